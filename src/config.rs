@@ -1,0 +1,287 @@
+//! Configuration from the environment (DESIGN.md section 8). Invalid values fail at start-up with a
+//! message naming the key; nothing here is read again per event.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Report only; never write (the default).
+    Alert,
+    /// Apply the safe routing fix and recycle.
+    Remediate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegistrationCheck {
+    /// Direct invocations poll registration until the grace period ends.
+    Poll,
+    /// Direct invocations stop after triage; the SQS delay queue delivers a copy for the check.
+    DelayedQueue,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recycle {
+    /// Terminate the stuck instance without decrementing desired capacity.
+    Instance,
+    /// Scale the managed nodegroup to 0 and back (the seed's manual fix).
+    Nodegroup,
+    /// Fix the route only.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub mode: Mode,
+    pub sns_topic_arn: Option<String>,
+    pub grace_period: Duration,
+    pub poll_interval: Duration,
+    pub registration_check: RegistrationCheck,
+    /// Empty means every cluster.
+    pub cluster_allowlist: Vec<String>,
+    pub recycle: Recycle,
+    pub allow_shared_route_tables: bool,
+    pub max_recycles_per_hour: u32,
+    /// Local sandboxes only: talk to this Kubernetes API instead of the cluster's endpoint.
+    pub kube_api_endpoint_override: Option<String>,
+    /// Local sandboxes only: PEM CA bundle for the override endpoint (contents, read at start-up).
+    pub kube_ca_pem: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mode: Mode::Alert,
+            sns_topic_arn: None,
+            grace_period: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(15),
+            registration_check: RegistrationCheck::Poll,
+            cluster_allowlist: Vec::new(),
+            recycle: Recycle::Instance,
+            allow_shared_route_tables: false,
+            max_recycles_per_hour: 3,
+            kube_api_endpoint_override: None,
+            kube_ca_pem: None,
+        }
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, Error> {
+        Config::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Builds the configuration from any key lookup (the environment in production, a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let get = |key: &str| {
+            get(key)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let defaults = Config::default();
+
+        let mode = match get("MODE").as_deref() {
+            None | Some("alert") => Mode::Alert,
+            Some("remediate") => Mode::Remediate,
+            Some(other) => return Err(invalid("MODE", other, "alert or remediate")),
+        };
+        let registration_check = match get("REGISTRATION_CHECK").as_deref() {
+            None | Some("poll") => RegistrationCheck::Poll,
+            Some("delayed-queue") => RegistrationCheck::DelayedQueue,
+            Some(other) => {
+                return Err(invalid(
+                    "REGISTRATION_CHECK",
+                    other,
+                    "poll or delayed-queue",
+                ))
+            }
+        };
+        let recycle = match get("RECYCLE").as_deref() {
+            None | Some("instance") => Recycle::Instance,
+            Some("nodegroup") => Recycle::Nodegroup,
+            Some("none") => Recycle::None,
+            Some(other) => return Err(invalid("RECYCLE", other, "instance, nodegroup or none")),
+        };
+        let allow_shared_route_tables = match get("ALLOW_SHARED_ROUTE_TABLES").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(invalid("ALLOW_SHARED_ROUTE_TABLES", other, "true or false"))
+            }
+        };
+        let grace = seconds(&get, "GRACE_PERIOD_SECONDS", defaults.grace_period, 0, 3600)?;
+        let poll = seconds(
+            &get,
+            "POLL_INTERVAL_SECONDS",
+            defaults.poll_interval,
+            1,
+            900,
+        )?;
+        let max_recycles_per_hour = match get("MAX_RECYCLES_PER_HOUR") {
+            None => defaults.max_recycles_per_hour,
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 100).ok_or_else(|| {
+                invalid("MAX_RECYCLES_PER_HOUR", &v, "a whole number from 0 to 100")
+            })?,
+        };
+        let sns_topic_arn = match get("SNS_TOPIC_ARN") {
+            Some(arn) if !arn.starts_with("arn:") || arn.split(':').count() != 6 => {
+                return Err(invalid("SNS_TOPIC_ARN", &arn, "an SNS topic ARN"))
+            }
+            other => other,
+        };
+        let cluster_allowlist = get("CLUSTER_ALLOWLIST")
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let kube_api_endpoint_override = match get("KUBE_API_ENDPOINT_OVERRIDE") {
+            Some(url) if !url.starts_with("https://") => {
+                return Err(invalid(
+                    "KUBE_API_ENDPOINT_OVERRIDE",
+                    &url,
+                    "an https:// URL",
+                ))
+            }
+            other => other.map(|u| u.trim_end_matches('/').to_string()),
+        };
+        let kube_ca_pem = match get("KUBE_CA_FILE") {
+            None => None,
+            Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| Error::Config {
+                key: "KUBE_CA_FILE",
+                message: format!("cannot read {path}: {e}"),
+            })?),
+        };
+
+        Ok(Config {
+            mode,
+            sns_topic_arn,
+            grace_period: grace,
+            poll_interval: poll,
+            registration_check,
+            cluster_allowlist,
+            recycle,
+            allow_shared_route_tables,
+            max_recycles_per_hour,
+            kube_api_endpoint_override,
+            kube_ca_pem,
+        })
+    }
+}
+
+fn seconds(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    default: Duration,
+    min: u64,
+    max: u64,
+) -> Result<Duration, Error> {
+    match get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .map(Duration::from_secs)
+            .ok_or_else(|| invalid(key, &v, &format!("whole seconds from {min} to {max}"))),
+    }
+}
+
+fn invalid(key: &'static str, value: &str, expected: &str) -> Error {
+    Error::Config {
+        key,
+        message: format!("invalid value {value:?}: expected {expected}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, Error> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn empty_environment_gives_the_documented_defaults() {
+        let c = config(&[]).expect("defaults are valid");
+        assert_eq!(c.mode, Mode::Alert);
+        assert_eq!(c.grace_period, Duration::from_secs(300));
+        assert_eq!(c.poll_interval, Duration::from_secs(15));
+        assert_eq!(c.registration_check, RegistrationCheck::Poll);
+        assert_eq!(c.recycle, Recycle::Instance);
+        assert!(!c.allow_shared_route_tables);
+        assert_eq!(c.max_recycles_per_hour, 3);
+        assert!(c.cluster_allowlist.is_empty());
+        assert!(c.sns_topic_arn.is_none());
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let c = config(&[
+            ("MODE", "remediate"),
+            (
+                "SNS_TOPIC_ARN",
+                "arn:aws:sns:us-west-2:123456789012:reports",
+            ),
+            ("GRACE_PERIOD_SECONDS", "120"),
+            ("POLL_INTERVAL_SECONDS", "5"),
+            ("REGISTRATION_CHECK", "delayed-queue"),
+            ("CLUSTER_ALLOWLIST", " eks-workshop, prod ,,"),
+            ("RECYCLE", "nodegroup"),
+            ("ALLOW_SHARED_ROUTE_TABLES", "true"),
+            ("MAX_RECYCLES_PER_HOUR", "1"),
+            ("KUBE_API_ENDPOINT_OVERRIDE", "https://127.0.0.1:6443/"),
+        ])
+        .expect("valid");
+        assert_eq!(c.mode, Mode::Remediate);
+        assert_eq!(c.grace_period, Duration::from_secs(120));
+        assert_eq!(c.poll_interval, Duration::from_secs(5));
+        assert_eq!(c.registration_check, RegistrationCheck::DelayedQueue);
+        assert_eq!(c.cluster_allowlist, vec!["eks-workshop", "prod"]);
+        assert_eq!(c.recycle, Recycle::Nodegroup);
+        assert!(c.allow_shared_route_tables);
+        assert_eq!(c.max_recycles_per_hour, 1);
+        assert_eq!(
+            c.kube_api_endpoint_override.as_deref(),
+            Some("https://127.0.0.1:6443")
+        );
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        for (key, value) in [
+            ("MODE", "fix-everything"),
+            ("GRACE_PERIOD_SECONDS", "-1"),
+            ("GRACE_PERIOD_SECONDS", "five"),
+            ("POLL_INTERVAL_SECONDS", "0"),
+            ("REGISTRATION_CHECK", "sometimes"),
+            ("RECYCLE", "cluster"),
+            ("ALLOW_SHARED_ROUTE_TABLES", "yes"),
+            ("MAX_RECYCLES_PER_HOUR", "many"),
+            ("SNS_TOPIC_ARN", "reports"),
+            ("KUBE_API_ENDPOINT_OVERRIDE", "http://127.0.0.1:6443"),
+            ("KUBE_CA_FILE", "/nonexistent/ca.pem"),
+        ] {
+            let err = config(&[(key, value)]).expect_err(key);
+            assert!(
+                err.to_string().contains(key),
+                "{key}={value} gave {err}, which does not name the key"
+            );
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The one context every invocation shares: configuration and AWS clients, built once in `main`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub eks: aws_sdk_eks::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub sns: aws_sdk_sns::Client,
+    /// Signs the EKS token.
+    pub credentials: SharedCredentialsProvider,
+    pub region: String,
+}
+
+impl Clients {
+    pub fn new(sdk: &SdkConfig) -> Result<Clients> {
+        let region = sdk
+            .region()
+            .map(|r| r.to_string())
+            .ok_or_else(|| Error::Config {
+                key: "AWS_REGION",
+                message: "no AWS region is configured".to_string(),
+            })?;
+        let credentials = sdk.credentials_provider().ok_or_else(|| Error::Config {
+            key: "AWS_ACCESS_KEY_ID",
+            message: "no AWS credentials provider is configured".to_string(),
+        })?;
+        Ok(Clients {
+            ec2: aws_sdk_ec2::Client::new(sdk),
+            eks: aws_sdk_eks::Client::new(sdk),
+            autoscaling: aws_sdk_autoscaling::Client::new(sdk),
+            sns: aws_sdk_sns::Client::new(sdk),
+            credentials,
+            region,
+        })
+    }
+}
+
+pub struct App {
+    pub config: Config,
+    pub clients: Clients,
+    /// One lock per route table: concurrent records of one batch re-read and write one at a time.
+    route_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+impl App {
+    pub fn new(config: Config, clients: Clients) -> App {
+        App {
+            config,
+            clients,
+            route_locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn lock_route_table(&self, id: &str) -> OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.route_locks.lock().await;
+            locks.entry(id.to_string()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+}

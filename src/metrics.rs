@@ -1,0 +1,105 @@
+//! CloudWatch metrics as Embedded Metric Format log lines: no API call, CloudWatch Logs extracts them.
+
+use serde_json::{json, Map, Value};
+
+use crate::outcome::{ActionStatus, EventReport, Outcome, Registration};
+
+pub const NAMESPACE: &str = "EksNodeJoinRemediator";
+
+/// The metric values one event contributes (zero values are left out).
+pub fn values(report: &EventReport) -> Vec<(&'static str, f64, &'static str)> {
+    let mut m = Vec::new();
+    if report.cluster.is_some() && !matches!(report.outcome, Outcome::Skipped { .. }) {
+        m.push(("LaunchesChecked", 1.0, "Count"));
+    }
+    let not_joined = matches!(
+        report.registration,
+        Some(Registration::Missing { .. }) | Some(Registration::Unknown { .. })
+    ) && matches!(
+        report.outcome,
+        Outcome::Diagnosed { .. } | Outcome::Remediated { .. } | Outcome::RemediationBlocked { .. }
+    );
+    if not_joined {
+        m.push(("NodesNotJoined", 1.0, "Count"));
+    }
+    match &report.outcome {
+        Outcome::Remediated { actions } => {
+            if actions.iter().any(|a| a.status == ActionStatus::Failed) {
+                m.push(("RemediationsFailed", 1.0, "Count"));
+            } else {
+                m.push(("RemediationsApplied", 1.0, "Count"));
+            }
+        }
+        Outcome::RemediationBlocked { .. } => m.push(("RemediationsBlocked", 1.0, "Count")),
+        Outcome::Registered {
+            seconds_to_register: Some(s),
+            ..
+        } => m.push(("SecondsToRegister", *s as f64, "Seconds")),
+        _ => {}
+    }
+    m
+}
+
+/// One EMF document, or `None` when the event contributes no metric.
+pub fn emf(report: &EventReport, timestamp_ms: i64) -> Option<Value> {
+    let values = values(report);
+    if values.is_empty() {
+        return None;
+    }
+    let mut doc = Map::new();
+    doc.insert(
+        "_aws".to_string(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [[]],
+                "Metrics": values.iter().map(|(name, _, unit)| json!({"Name": name, "Unit": unit})).collect::<Vec<_>>(),
+            }]
+        }),
+    );
+    for (name, value, _) in values {
+        doc.insert(name.to_string(), json!(value));
+    }
+    // Searchable properties, not dimensions (no extra metric cost).
+    doc.insert("cluster".to_string(), json!(report.cluster));
+    doc.insert("nodegroup".to_string(), json!(report.nodegroup));
+    doc.insert("outcome".to_string(), json!(report.outcome.name()));
+    Some(Value::Object(doc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_joined_node_counts_and_registration_time_is_measured() {
+        let mut r = EventReport::new(Outcome::Diagnosed {
+            why_no_change: String::new(),
+            would_apply: vec![],
+        });
+        r.cluster = Some("eks-workshop".into());
+        r.registration = Some(Registration::Missing { nodegroup_nodes: 0 });
+        let doc = emf(&r, 1).expect("metrics");
+        assert_eq!(doc["NodesNotJoined"], 1.0);
+        assert_eq!(doc["LaunchesChecked"], 1.0);
+        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
+
+        let mut ok = EventReport::new(Outcome::Registered {
+            node_name: "n".into(),
+            ready: true,
+            seconds_to_register: Some(42),
+            resolves_remediation: false,
+        });
+        ok.cluster = Some("eks-workshop".into());
+        let doc = emf(&ok, 1).expect("metrics");
+        assert_eq!(doc["SecondsToRegister"], 42.0);
+        assert!(doc.get("NodesNotJoined").is_none());
+    }
+
+    #[test]
+    fn skipped_events_emit_nothing() {
+        let r = EventReport::skipped(crate::outcome::SkipReason::NotEks, "x");
+        assert!(emf(&r, 1).is_none());
+    }
+}
