@@ -1,0 +1,91 @@
+# eks-node-join-remediator — every target installs what it needs (Python tools into .venv; Rust via cargo).
+#
+#   make demo    the seed's incident in a local sandbox, fixed by the real Lambda binary
+#   make test    fmt, clippy, unit + integration tests (moto + fake Kubernetes API), template lint
+#   make bench   cold start, handler time, AWS calls per event, memory, binary size, a burst of events
+#
+# One target/ directory serves test, demo and bench (the dev profile); only `make release`/`make bench`
+# build the release profile. Never run two of them at once on a small machine.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+STAMP     := $(VENV)/.installed
+PYTHON    ?= python3
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-west-2
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: help
+help:
+	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
+
+# --- tools -------------------------------------------------------------------------------------
+$(STAMP): requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+.PHONY: venv
+venv: $(STAMP)
+
+.PHONY: toolchain
+toolchain:
+	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+
+# --- checks ------------------------------------------------------------------------------------
+.PHONY: fmt
+fmt: toolchain
+	cargo fmt --all -- --check
+
+.PHONY: clippy
+clippy: toolchain
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+.PHONY: unit
+unit:
+	cargo test --workspace --locked --lib --bins
+
+# Integration tests start one moto server per test binary (sandbox::moto) unless MOTO_ENDPOINT is set.
+.PHONY: integration
+integration: $(STAMP)
+	cargo test --workspace --locked --tests
+
+.PHONY: lint-template
+lint-template: $(STAMP)
+	cfn-lint template.yaml
+	sam validate --lint --template template.yaml
+
+.PHONY: test
+test: $(STAMP) fmt clippy
+	cargo test --workspace --locked
+	$(MAKE) --no-print-directory lint-template
+
+# --- the seed's story --------------------------------------------------------------------------
+.PHONY: demo
+demo: $(STAMP)
+	bash scripts/demo.sh
+
+# --- builds ------------------------------------------------------------------------------------
+.PHONY: release
+release:
+	cargo build --release --locked --bin eks-node-join-remediator
+	@ls -l target/release/eks-node-join-remediator | awk '{printf "release binary: %.1f MB (%d bytes)\n", $$5/1048576, $$5}'
+
+# Deployable artifact for arm64 Lambda (zig from the cargo-lambda wheel cross-links; a separate build).
+.PHONY: sam-build
+sam-build: $(STAMP)
+	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+	SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS=1 sam build --beta-features
+
+.PHONY: bench
+bench: $(STAMP) release
+	bash scripts/bench.sh
+
+.PHONY: clean-sandbox
+clean-sandbox:
+	rm -rf .sandbox

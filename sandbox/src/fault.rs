@@ -1,0 +1,92 @@
+//! A plain-HTTP server that answers every request with one fixed AWS error, for the SDK's error paths
+//! (throttling, access denied, 5xx …) that moto cannot produce. Point a client's `endpoint_url` at it.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::task::JoinHandle;
+
+use crate::util::{random_uuid, Context};
+use crate::Error;
+
+/// The running fault server.
+#[derive(Debug)]
+pub struct FaultServer {
+    /// `http://127.0.0.1:<port>`
+    pub endpoint: String,
+    hits: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl FaultServer {
+    /// Answers every request with `status`, an `x-amzn-requestid` header, `content-type: <content_type>`
+    /// and `body`.
+    pub async fn start(status: u16, content_type: &str, body: &str) -> Result<FaultServer, Error> {
+        let status =
+            StatusCode::from_u16(status).map_err(|e| format!("invalid status {status}: {e}"))?;
+        let content_type = hyper::header::HeaderValue::from_str(content_type)
+            .map_err(|e| format!("invalid content type {content_type:?}: {e}"))?;
+        let body = Bytes::from(body.to_owned());
+        let listener =
+            tokio::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+                .await
+                .context("bind 127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let tcp = match listener.accept().await {
+                    Ok((tcp, _)) => tcp,
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let (counter, content_type, body) =
+                    (counter.clone(), content_type.clone(), body.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |_req| {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        let mut response = Response::new(Full::new(body.clone()));
+                        *response.status_mut() = status;
+                        let headers = response.headers_mut();
+                        headers.insert(hyper::header::CONTENT_TYPE, content_type.clone());
+                        if let Ok(id) = hyper::header::HeaderValue::from_str(&random_uuid()) {
+                            headers.insert("x-amzn-requestid", id);
+                        }
+                        async move { Ok::<_, Infallible>(response) }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+        Ok(FaultServer {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            hits,
+            task,
+        })
+    }
+
+    /// Requests answered so far (SDK retries included).
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

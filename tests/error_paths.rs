@@ -1,0 +1,139 @@
+//! SDK error paths moto cannot produce: a local server answers every AWS call with one fixed error, and
+//! the real SDK (with its retry policy) and the real handler meet it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::BehaviorVersion;
+use aws_credential_types::Credentials;
+use eks_node_join_remediator::config::{Config, Mode};
+use eks_node_join_remediator::context::{App, Clients};
+use eks_node_join_remediator::handler;
+use lambda_runtime::{Context, LambdaEvent};
+use sandbox::fault::FaultServer;
+use serde_json::Value;
+
+fn query_error(code: &str, message: &str) -> String {
+    format!(
+        r#"<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>7c1e6b2a-0d1f-4c55-9a7e-2b8c4d6e8f10</RequestId></ErrorResponse>"#
+    )
+}
+
+async fn app_against(fault: &FaultServer) -> Arc<App> {
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region("us-west-2")
+        .endpoint_url(&fault.endpoint)
+        .credentials_provider(Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(2)
+                .with_initial_backoff(Duration::from_millis(10)),
+        )
+        .load()
+        .await;
+    let config = Config {
+        mode: Mode::Remediate,
+        ..Config::default()
+    };
+    Arc::new(App::new(config, Clients::new(&sdk).expect("clients")))
+}
+
+fn launch_event() -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/events/launch-successful.json"
+    ))
+    .expect("fixture");
+    serde_json::from_str(&text).expect("json")
+}
+
+fn sqs_launch_event() -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/events/sqs-delayed-launch.json"
+    ))
+    .expect("fixture");
+    serde_json::from_str(&text).expect("json")
+}
+
+#[tokio::test]
+async fn throttling_fails_the_event_as_retryable_after_the_sdk_retried() {
+    let fault = FaultServer::start(400, "text/xml", &query_error("Throttling", "Rate exceeded"))
+        .await
+        .expect("fault server");
+    let app = app_against(&fault).await;
+    let err = handler::handle(
+        app.clone(),
+        LambdaEvent::new(launch_event(), Context::default()),
+    )
+    .await
+    .expect_err("throttled");
+    assert_eq!(err.error_type, "Retryable.AwsApi");
+    assert!(
+        err.error_message.contains("Throttling"),
+        "{}",
+        err.error_message
+    );
+    assert_eq!(fault.hits(), 2, "the SDK's retry policy ran");
+
+    // Through the delay queue the record is handed back for redelivery, not lost.
+    let answer = handler::handle(
+        app,
+        LambdaEvent::new(sqs_launch_event(), Context::default()),
+    )
+    .await
+    .expect("batch answer");
+    assert_eq!(
+        answer["batchItemFailures"][0]["itemIdentifier"],
+        "5f0c8e2a-1b3d-4c5e-8f7a-9b0c1d2e3f40"
+    );
+    assert_eq!(answer["results"][0]["report"]["retryable"], true);
+}
+
+#[tokio::test]
+async fn access_denied_fails_the_event_as_not_retryable_without_retrying() {
+    let body = query_error("AccessDenied", "User: arn:aws:sts::123456789012:assumed-role/fn is not authorized to perform: autoscaling:DescribeAutoScalingGroups");
+    let fault = FaultServer::start(403, "text/xml", &body)
+        .await
+        .expect("fault server");
+    let err = handler::handle(
+        app_against(&fault).await,
+        LambdaEvent::new(launch_event(), Context::default()),
+    )
+    .await
+    .expect_err("denied");
+    assert_eq!(err.error_type, "NonRetryable.AwsApi");
+    assert!(
+        err.error_message
+            .contains("autoscaling:DescribeAutoScalingGroups"),
+        "{}",
+        err.error_message
+    );
+    assert_eq!(fault.hits(), 1);
+}
+
+#[tokio::test]
+async fn server_errors_are_retryable() {
+    let fault = FaultServer::start(
+        503,
+        "text/xml",
+        &query_error("ServiceUnavailable", "try later"),
+    )
+    .await
+    .expect("fault server");
+    let err = handler::handle(
+        app_against(&fault).await,
+        LambdaEvent::new(launch_event(), Context::default()),
+    )
+    .await
+    .expect_err("5xx");
+    assert_eq!(err.error_type, "Retryable.AwsApi");
+    assert_eq!(fault.hits(), 2);
+}
