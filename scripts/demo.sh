@@ -10,6 +10,7 @@ MOTO_PORT=${MOTO_PORT:-5000}
 KUBE_PORT=${KUBE_PORT:-6443}
 LAMBDA_PORT=${LAMBDA_PORT:-9000}
 STATE=.sandbox
+KUBE_ARGS="--endpoint https://127.0.0.1:${KUBE_PORT} --ca-file ${STATE}/kube-ca.pem"
 mkdir -p "$STATE"
 rm -f "$STATE"/*.json "$STATE"/*.log "$STATE"/*.pem "$STATE"/function.env
 
@@ -26,7 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+step() { printf '\n== %s\n' "$*"; }
 wait_for() { # name, command
   local name=$1; shift
   for _ in $(seq 1 240); do
@@ -47,7 +48,7 @@ for port in "$MOTO_PORT" "$KUBE_PORT" "$LAMBDA_PORT"; do
 done
 
 step "Building the Lambda and the sandbox (dev profile, shared with make test)"
-cargo build --locked --bin eks-node-join-remediator --bin sandbox 2>&1 | tail -n 2
+cargo build --locked --workspace --bins 2>&1 | tail -n 2
 SANDBOX=target/debug/sandbox
 
 step "Starting moto (the AWS APIs) on 127.0.0.1:${MOTO_PORT}"
@@ -56,15 +57,18 @@ pids+=($!)
 wait_for moto port_open "$MOTO_PORT"
 
 step "Sam's new subnet and nodegroup (the seed's world: VPC 10.42.0.0/16, new subnet 10.42.192.0/19)"
-"$SANDBOX" seed --state "$STATE/world.json"
+"$SANDBOX" seed --quiet --state "$STATE/world.json"
 
 step "Starting the Kubernetes API (fake, HTTPS) with its kubelet simulator on 127.0.0.1:${KUBE_PORT}"
 setsid "$SANDBOX" fake-kube --state "$STATE/world.json" --port "$KUBE_PORT" --ca-file "$STATE/kube-ca.pem" >"$STATE/fake-kube.log" 2>&1 &
 pids+=($!)
 wait_for fake-kube grep -q "listening" "$STATE/fake-kube.log"
 
-step "Step 1: kubectl get nodes --selector=eks.amazonaws.com/nodegroup=new_nodegroup_2"
-"$SANDBOX" nodes --state "$STATE/world.json"
+step "Step 1: the new node is missing"
+"$SANDBOX" nodes --state "$STATE/world.json" $KUBE_ARGS
+
+step "Steps 2-5: what Sam finds by hand (nodegroup ACTIVE, launch Successful, instance running, route table)"
+"$SANDBOX" story --state "$STATE/world.json"
 
 TOPIC_ARN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["topic_arn"])' "$STATE/world.json")
 cat >"$STATE/function.env" <<EOF
@@ -116,7 +120,7 @@ step "The report, as delivered by SNS to a subscribed queue"
 "$SANDBOX" sns --state "$STATE/world.json" --wait-seconds 10
 
 step "Step 6.3: the stuck instance was replaced; waiting for the replacement node (step 7)"
-"$SANDBOX" wait-ready --state "$STATE/world.json" --timeout 90
+"$SANDBOX" wait-ready --state "$STATE/world.json" --timeout 90 $KUBE_ARGS
 
 step "The replacement's own launch event: the Lambda confirms the node joined"
 "$SANDBOX" replacement-event --state "$STATE/world.json" --out "$STATE/replacement-event.json"
@@ -132,5 +136,5 @@ EOF
 "$SANDBOX" sns --state "$STATE/world.json" --wait-seconds 5
 
 step "Step 7: kubectl get nodes --selector=eks.amazonaws.com/nodegroup=new_nodegroup_2"
-"$SANDBOX" nodes --state "$STATE/world.json"
+"$SANDBOX" nodes --state "$STATE/world.json" $KUBE_ARGS
 printf '\nThe Lambda log (JSON lines, EMF metrics among them) is in %s/lambda.log\n' "$STATE"

@@ -69,6 +69,9 @@ pub fn render(report: &EventReport, snapshot: Option<&Snapshot>, mode: Mode) -> 
     let mut json =
         serde_json::to_value(report).unwrap_or_else(|e| json!({ "render_error": e.to_string() }));
     if let Some(obj) = json.as_object_mut() {
+        // Delivery bookkeeping belongs to the log, not to the message being delivered.
+        obj.remove("notified");
+        obj.remove("notify_error");
         obj.insert("mode".to_string(), json!(mode));
         obj.insert("severity".to_string(), json!(severity(report).as_str()));
         obj.insert("text".to_string(), json!(text));
@@ -463,6 +466,10 @@ mod tests {
         assert_eq!(n.json["outcome"], "diagnosed");
         assert_eq!(n.json["findings"][0]["code"], "no-default-route");
         assert_eq!(n.json["text"], n.text.as_str());
+        assert!(
+            n.json.get("notified").is_none(),
+            "delivery bookkeeping is not part of the message"
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! run without it, so it can never create resources in a real account), default account.
 //!
 //! ```text
-//! sandbox seed             --state .sandbox/world.json [--reset] [--event-out FILE]
+//! sandbox seed             --state .sandbox/world.json [--reset] [--event-out FILE] [--quiet]
+//! sandbox story            --state .sandbox/world.json     (the seed's steps 2-5 for the stuck instance)
 //! sandbox fake-kube        --state .sandbox/world.json [--port 6443] [--ca-file .sandbox/kube-ca.pem] [--quiet]
 //! sandbox nodes            --state .sandbox/world.json --ca-file .sandbox/kube-ca.pem --endpoint https://127.0.0.1:6443
 //! sandbox routes           --state .sandbox/world.json
@@ -193,6 +194,11 @@ async fn run() -> Result<ExitCode, Error> {
     let state_path = args.path("state", ".sandbox/world.json");
     match args.command.as_str() {
         "seed" => seed(&args, &state_path).await,
+        "story" => {
+            let state = State::load(&state_path)?;
+            print_story(&state.world(sdk().await?), &state.stuck_instance_id).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         "fake-kube" => fake_kube(&args, &state_path).await,
         "nodes" => nodes(&args, &state_path).await,
         "routes" => routes(&state_path).await,
@@ -357,7 +363,14 @@ async fn seed(args: &Args, state_path: &Path) -> Result<ExitCode, Error> {
     };
     write_json(&event_path, &w.launch_event(&stuck).await?)?;
 
-    print_story(&w, &stuck).await?;
+    if args.flag("quiet") {
+        println!(
+            "World of the seed built in account {account_id} ({}): VPC {}, new subnet {} (10.42.192.0/19), cluster {}, nodegroup {}, stuck instance {stuck}.",
+            w.region, w.vpc_id, w.new_subnet_id, w.cluster_name, w.nodegroup_name
+        );
+    } else {
+        print_story(&w, &stuck).await?;
+    }
     println!();
     println!("SNS topic:            {topic_arn}");
     println!("subscribed SQS queue: {queue_url}");
@@ -765,11 +778,32 @@ fn print_sns_envelope(body: &str) {
         })
         .unwrap_or_default();
     println!("MessageAttributes: {}", attributes.join(", "));
-    println!("Message:");
     let message = text("Message");
     match serde_json::from_str::<Value>(message) {
-        Ok(json) if json.is_object() => println!("{}", pretty(&json)),
-        _ => println!("{message}"),
+        // The remediator's JSON report: show the readable body people get, and what the JSON carries.
+        Ok(json) if json.get("text").and_then(Value::as_str).is_some() => {
+            let keys: Vec<&str> = json
+                .as_object()
+                .map(|o| {
+                    o.keys()
+                        .map(String::as_str)
+                        .filter(|k| *k != "text")
+                        .collect()
+                })
+                .unwrap_or_default();
+            println!("Message: JSON for machine subscribers with {}; its `text` (what e-mail subscribers get):", keys.join(", "));
+            println!();
+            for line in json
+                .get("text")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .lines()
+            {
+                println!("  {line}");
+            }
+        }
+        Ok(json) if json.is_object() => println!("Message:\n{}", pretty(&json)),
+        _ => println!("Message:\n{message}"),
     }
 }
 
