@@ -283,12 +283,14 @@ fn body(report: &EventReport, snapshot: Option<&Snapshot>, mode: Mode) -> String
             for (i, a) in actions.iter().enumerate() {
                 let _ = writeln!(
                     t,
-                    "  {}. {}: {} ({})",
+                    "  {}. {}: {}",
                     i + 1,
                     a.action.describe(),
-                    status_name(a.status),
-                    a.detail
+                    status_name(a.status)
                 );
+                if a.status != ActionStatus::Applied {
+                    let _ = writeln!(t, "     {}", a.detail);
+                }
             }
             if actions
                 .iter()
