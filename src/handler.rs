@@ -181,7 +181,11 @@ pub async fn process(
                 error_kind: e.kind().to_string(),
                 retryable: e.is_retryable(),
             };
-            notify(app, &mut report, None).await;
+            // A retryable failure comes back (and ends in a DLQ, which has its own alarm): tell people
+            // only about the ones that will not fix themselves.
+            if !e.is_retryable() {
+                notify(app, &mut report, None).await;
+            }
             report
         }
     }
@@ -264,6 +268,7 @@ async fn process_launch(
             RegistrationCheck::DelayedQueue => {
                 report.registration = Some(registration);
                 report.findings = findings;
+                report.deferred = true;
                 report.outcome = Outcome::Diagnosed {
                     why_no_change: "not registered yet and no blocking cause found; the delayed check will look again after the grace period".to_string(),
                     would_apply: vec![],

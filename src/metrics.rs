@@ -9,6 +9,10 @@ pub const NAMESPACE: &str = "EksNodeJoinRemediator";
 /// The metric values one event contributes (zero values are left out).
 pub fn values(report: &EventReport) -> Vec<(&'static str, f64, &'static str)> {
     let mut m = Vec::new();
+    if report.deferred {
+        // The delayed check will decide (and count) this launch.
+        return m;
+    }
     if report.cluster.is_some() && !matches!(report.outcome, Outcome::Skipped { .. }) {
         m.push(("LaunchesChecked", 1.0, "Count"));
     }
@@ -95,6 +99,21 @@ mod tests {
         let doc = emf(&ok, 1).expect("metrics");
         assert_eq!(doc["SecondsToRegister"], 42.0);
         assert!(doc.get("NodesNotJoined").is_none());
+    }
+
+    #[test]
+    fn triage_deferred_to_the_delayed_check_counts_nothing() {
+        let mut r = EventReport::new(Outcome::Diagnosed {
+            why_no_change: String::new(),
+            would_apply: vec![],
+        });
+        r.cluster = Some("eks-workshop".into());
+        r.registration = Some(Registration::Missing { nodegroup_nodes: 0 });
+        r.deferred = true;
+        assert!(
+            emf(&r, 1).is_none(),
+            "a node seconds after launch has not failed to join yet"
+        );
     }
 
     #[test]

@@ -139,6 +139,10 @@ pub struct EventReport {
     pub registration: Option<Registration>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
+    /// Direct triage found nothing definitive and left the verdict to the delayed check
+    /// (`REGISTRATION_CHECK=delayed-queue`): not reported, not counted as a node that did not join.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deferred: bool,
     /// Whether the SNS report was published (false when no topic is configured or nothing needed telling).
     pub notified: bool,
     /// Why publishing the SNS report failed, if it did (the report is still in the log).
@@ -156,6 +160,7 @@ impl EventReport {
             nodegroup: None,
             registration: None,
             findings: Vec::new(),
+            deferred: false,
             notified: false,
             notify_error: None,
         }

@@ -434,6 +434,7 @@ async fn delayed_queue_mode_stops_after_triage_when_nothing_is_definitive() {
         .as_str()
         .unwrap_or_default()
         .contains("delayed check"));
+    assert_eq!(report["deferred"], true);
     assert!(
         sb.sns_messages().await.is_empty(),
         "triage without a blocker does not page anyone"
@@ -464,4 +465,35 @@ fn rfc3339_now() -> String {
         rem % 3600 / 60,
         rem % 60
     )
+}
+
+#[tokio::test]
+async fn nodegroup_recycle_scales_to_zero_and_back_to_the_original_size() {
+    let sb = Sandbox::seed(Config {
+        recycle: Recycle::Nodegroup,
+        ..remediate()
+    })
+    .await;
+    let stuck = sb.stuck_instance().await;
+    let report = sb.invoke_ok(sb.launch_event(&stuck).await).await;
+    assert_eq!(report["outcome"], "remediated", "{report:#}");
+    let actions = report["actions"].as_array().expect("actions");
+    assert_eq!(actions[1]["action"]["kind"], "rescale-nodegroup");
+    assert_eq!(actions[1]["action"]["desired_size"], 1);
+    assert_eq!(actions[1]["status"], "applied", "{report:#}");
+    let ng = sb
+        .world
+        .eks()
+        .describe_nodegroup()
+        .cluster_name(&sb.world.cluster_name)
+        .nodegroup_name(&sb.world.nodegroup_name)
+        .send()
+        .await
+        .expect("nodegroup");
+    let scaling = ng
+        .nodegroup()
+        .and_then(|n| n.scaling_config())
+        .expect("scaling");
+    assert_eq!(scaling.desired_size(), Some(1), "back to the original size");
+    assert_eq!(scaling.min_size(), Some(0));
 }

@@ -3,6 +3,7 @@
 //!
 //! Dev-only: never linked into the Lambda binary.
 
+pub mod bench;
 pub mod fault;
 pub mod kube;
 pub mod moto;

@@ -10,6 +10,7 @@
 //! sandbox sns              --state .sandbox/world.json [--wait-seconds 10]
 //! sandbox wait-ready       --state .sandbox/world.json [--timeout 90] [--endpoint URL --ca-file FILE]
 //! sandbox replacement-event --state .sandbox/world.json --out .sandbox/replacement-event.json
+//! sandbox bench            --binary target/release/eks-node-join-remediator [--warm 20] [--burst 100]
 //! ```
 
 use std::collections::HashMap;
@@ -176,7 +177,7 @@ impl Args {
     }
 }
 
-const USAGE: &str = "usage: sandbox <seed|fake-kube|nodes|routes|sns|wait-ready|replacement-event> --state FILE [options]";
+const USAGE: &str = "usage: sandbox <seed|story|fake-kube|nodes|routes|sns|wait-ready|replacement-event> --state FILE [options] | sandbox bench --binary FILE [--warm N] [--burst N]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -205,6 +206,13 @@ async fn run() -> Result<ExitCode, Error> {
         "sns" => sns(&args, &state_path).await,
         "wait-ready" => wait_ready(&args, &state_path).await,
         "replacement-event" => replacement_event(&args, &state_path).await,
+        "bench" => {
+            let binary = args.path("binary", "target/release/eks-node-join-remediator");
+            let warm = args.number("warm", 20)? as usize;
+            let burst = args.number("burst", 100)? as usize;
+            sandbox::bench::run(&binary, warm, burst).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
