@@ -10,7 +10,7 @@ use aws_credential_types::Credentials;
 use eks_node_join_remediator::config::{Config, Mode};
 use eks_node_join_remediator::context::{App, Clients};
 use eks_node_join_remediator::handler;
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use sandbox::fault::FaultServer;
 use serde_json::Value;
 
@@ -97,10 +97,9 @@ async fn throttling_fails_the_event_as_retryable_after_the_sdk_retried() {
     assert_eq!(answer["results"][0]["report"]["retryable"], true);
 }
 
-#[tokio::test]
-async fn access_denied_fails_the_event_as_not_retryable_without_retrying() {
-    let body = query_error("AccessDenied", "User: arn:aws:sts::123456789012:assumed-role/fn is not authorized to perform: autoscaling:DescribeAutoScalingGroups");
-    let fault = FaultServer::start(403, "text/xml", &body)
+/// One direct invocation against a server that answers every AWS call with this error.
+async fn invoke_against(status: u16, code: &str, message: &str) -> (Diagnostic, usize) {
+    let fault = FaultServer::start(status, "text/xml", &query_error(code, message))
         .await
         .expect("fault server");
     let err = handler::handle(
@@ -108,7 +107,18 @@ async fn access_denied_fails_the_event_as_not_retryable_without_retrying() {
         LambdaEvent::new(launch_event(), Context::default()),
     )
     .await
-    .expect_err("denied");
+    .expect_err("the event fails");
+    (err, fault.hits())
+}
+
+#[tokio::test]
+async fn access_denied_fails_the_event_as_not_retryable_without_retrying() {
+    let (err, hits) = invoke_against(
+        403,
+        "AccessDenied",
+        "User: arn:aws:sts::123456789012:assumed-role/fn is not authorized to perform: autoscaling:DescribeAutoScalingGroups",
+    )
+    .await;
     assert_eq!(err.error_type, "NonRetryable.AwsApi");
     assert!(
         err.error_message
@@ -116,24 +126,12 @@ async fn access_denied_fails_the_event_as_not_retryable_without_retrying() {
         "{}",
         err.error_message
     );
-    assert_eq!(fault.hits(), 1);
+    assert_eq!(hits, 1);
 }
 
 #[tokio::test]
 async fn server_errors_are_retryable() {
-    let fault = FaultServer::start(
-        503,
-        "text/xml",
-        &query_error("ServiceUnavailable", "try later"),
-    )
-    .await
-    .expect("fault server");
-    let err = handler::handle(
-        app_against(&fault).await,
-        LambdaEvent::new(launch_event(), Context::default()),
-    )
-    .await
-    .expect_err("5xx");
+    let (err, hits) = invoke_against(503, "ServiceUnavailable", "try later").await;
     assert_eq!(err.error_type, "Retryable.AwsApi");
-    assert_eq!(fault.hits(), 2);
+    assert_eq!(hits, 2, "the SDK's retry policy ran");
 }

@@ -169,14 +169,7 @@ async fn live_transit_gateway_default_route_is_left_untouched() {
 
 #[tokio::test]
 async fn registered_node_is_reported_registered_and_nothing_is_written() {
-    let sb = Sandbox::new(
-        WorldOptions {
-            routing: NewSubnetRouting::ViaNat,
-            ..WorldOptions::default()
-        },
-        remediate(),
-    )
-    .await;
+    let sb = Sandbox::routed(NewSubnetRouting::ViaNat, remediate()).await;
     let instance = sb.stuck_instance().await;
     let before = sb.new_subnet_routes().await;
     let report = sb.invoke_ok(sb.launch_event(&instance).await).await;
@@ -220,14 +213,7 @@ async fn terminated_instance_is_skipped_as_gone() {
 
 #[tokio::test]
 async fn main_route_table_is_not_changed_without_allow_shared_route_tables() {
-    let sb = Sandbox::new(
-        WorldOptions {
-            routing: NewSubnetRouting::MainTable,
-            ..WorldOptions::default()
-        },
-        remediate(),
-    )
-    .await;
+    let sb = Sandbox::routed(NewSubnetRouting::MainTable, remediate()).await;
     let stuck = sb.stuck_instance().await;
     let report = sb.invoke_ok(sb.launch_event(&stuck).await).await;
     assert_eq!(report["outcome"], "remediation-blocked", "{report:#}");
@@ -351,14 +337,7 @@ async fn refused_kubernetes_api_still_fixes_a_definitive_blocker() {
 
 #[tokio::test]
 async fn refused_kubernetes_api_without_a_blocker_changes_nothing() {
-    let sb = Sandbox::new(
-        WorldOptions {
-            routing: NewSubnetRouting::ViaNat,
-            ..WorldOptions::default()
-        },
-        remediate(),
-    )
-    .await;
+    let sb = Sandbox::routed(NewSubnetRouting::ViaNat, remediate()).await;
     sb.kube.refuse_with(Some(403));
     let instance = sb.stuck_instance().await;
     let report = sb.invoke_ok(sb.launch_event(&instance).await).await;

@@ -249,6 +249,14 @@ impl RuntimeApi {
     }
 }
 
+async fn body_bytes(req: Request<hyper::body::Incoming>) -> Bytes {
+    req.into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
+}
+
 fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() = status;
@@ -295,12 +303,7 @@ async fn runtime_route(
     if req.method() == hyper::Method::POST && parts.len() == 5 && parts[2] == "invocation" {
         let id = parts[3].to_string();
         let ok = parts[4] == "response";
-        let body = req
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        let body = body_bytes(req).await;
         let served = state
             .served
             .lock()
@@ -320,12 +323,7 @@ async fn runtime_route(
         return Ok(text(StatusCode::ACCEPTED, "{}"));
     }
     if path == "/2018-06-01/runtime/init/error" {
-        let body = req
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        let body = body_bytes(req).await;
         eprintln!(
             "bench: the function failed to start: {}",
             String::from_utf8_lossy(&body)

@@ -13,7 +13,7 @@ use eks_node_join_remediator::handler;
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use sandbox::kube::FakeKube;
 use sandbox::moto::Moto;
-use sandbox::world::{World, WorldOptions};
+use sandbox::world::{NewSubnetRouting, World, WorldOptions};
 use serde_json::{json, Value};
 
 pub struct Sandbox {
@@ -70,6 +70,18 @@ impl Sandbox {
 
     pub async fn seed(config: Config) -> Sandbox {
         Sandbox::new(WorldOptions::default(), config).await
+    }
+
+    /// The seed's world with the new subnet routed another way.
+    pub async fn routed(routing: NewSubnetRouting, config: Config) -> Sandbox {
+        Sandbox::new(
+            WorldOptions {
+                routing,
+                ..WorldOptions::default()
+            },
+            config,
+        )
+        .await
     }
 
     /// The instance the nodegroup launched into the new subnet.
