@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use crate::context::App;
 use crate::error::{aws, Error, Result};
 use crate::gather;
-use crate::outcome::{ActionResult, ActionStatus};
+use crate::outcome::{ActionResult, ActionStatus, Outcome};
 use crate::plan::{Guard, PlannedAction};
 use crate::snapshot::RouteTarget;
 
@@ -32,6 +32,33 @@ impl Execution {
     }
 }
 
+/// The event's outcome after execution. A route change that failed means nothing was fixed: the event
+/// fails, and is retried where that can help. A guard that stopped the write is named.
+pub fn settle(planned: Vec<PlannedAction>, execution: Execution) -> Outcome {
+    if let Some(failed) = execution
+        .results
+        .iter()
+        .find(|r| r.action.is_route_change() && r.status == ActionStatus::Failed)
+    {
+        return Outcome::Failed {
+            error: format!("{}: {}", failed.action.describe(), failed.detail),
+            error_kind: "Remediation".to_string(),
+            retryable: failed.retryable,
+        };
+    }
+    match execution.blocked {
+        Some((guard, detail)) => Outcome::RemediationBlocked {
+            guard,
+            detail,
+            would_apply: planned,
+            actions: execution.results,
+        },
+        None => Outcome::Remediated {
+            actions: execution.results,
+        },
+    }
+}
+
 enum Step {
     Done(ActionStatus, String),
     Blocked(Guard, String),
@@ -49,6 +76,7 @@ pub async fn execute(app: &App, actions: &[PlannedAction], deadline: Instant) ->
                 action: action.clone(),
                 status: ActionStatus::Skipped,
                 detail: why.clone(),
+                retryable: false,
             });
             continue;
         }
@@ -86,6 +114,7 @@ pub async fn execute(app: &App, actions: &[PlannedAction], deadline: Instant) ->
                 action: action.clone(),
                 status,
                 detail,
+                retryable: false,
             }),
             Ok(Step::Blocked(guard, detail)) => {
                 stop = Some(format!(
@@ -103,6 +132,7 @@ pub async fn execute(app: &App, actions: &[PlannedAction], deadline: Instant) ->
                     action: action.clone(),
                     status: ActionStatus::Failed,
                     detail: e.to_string(),
+                    retryable: e.is_retryable(),
                 });
             }
         }
@@ -358,4 +388,88 @@ pub async fn tag_group(app: &App, asg_name: &str, key: &str, unix: i64) -> Resul
         .await
         .map_err(aws("autoscaling:CreateOrUpdateTags"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route() -> PlannedAction {
+        PlannedAction::CreateDefaultRoute {
+            route_table_id: "rtb-1".into(),
+            nat_gateway_id: "nat-1".into(),
+        }
+    }
+
+    fn recycle() -> PlannedAction {
+        PlannedAction::TerminateInstance {
+            instance_id: "i-1".into(),
+            asg_name: "g".into(),
+        }
+    }
+
+    fn result(action: PlannedAction, status: ActionStatus, retryable: bool) -> ActionResult {
+        ActionResult {
+            action,
+            status,
+            detail: "d".into(),
+            retryable,
+        }
+    }
+
+    #[test]
+    fn failed_route_change_fails_the_event_with_its_retryability() {
+        let execution = Execution {
+            results: vec![
+                result(route(), ActionStatus::Failed, true),
+                result(recycle(), ActionStatus::Skipped, false),
+            ],
+            blocked: None,
+        };
+        let outcome = settle(vec![route(), recycle()], execution);
+        assert!(
+            matches!(
+                outcome,
+                Outcome::Failed {
+                    retryable: true,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn applied_route_with_a_failed_recycle_is_remediated_and_says_so() {
+        let execution = Execution {
+            results: vec![
+                result(route(), ActionStatus::Applied, false),
+                result(recycle(), ActionStatus::Failed, true),
+            ],
+            blocked: None,
+        };
+        let Outcome::Remediated { actions } = settle(vec![route(), recycle()], execution) else {
+            panic!("the route fix landed");
+        };
+        assert_eq!(actions[1].status, ActionStatus::Failed);
+    }
+
+    #[test]
+    fn guard_at_write_time_is_named() {
+        let execution = Execution {
+            results: vec![result(recycle(), ActionStatus::Skipped, false)],
+            blocked: Some((Guard::RouteChangedSinceSnapshot, "changed".into())),
+        };
+        let outcome = settle(vec![route(), recycle()], execution);
+        assert!(
+            matches!(
+                outcome,
+                Outcome::RemediationBlocked {
+                    guard: Guard::RouteChangedSinceSnapshot,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+    }
 }

@@ -365,6 +365,7 @@ async fn process_launch(
                     action: crate::plan::PlannedAction::TerminateInstance { instance_id: snapshot.instance.id.clone(), asg_name: target.asg_name.clone() },
                     status: crate::outcome::ActionStatus::Skipped,
                     detail: format!("RECYCLE=nodegroup stopped by guard {}: {detail}; replace the instance instead", guard.as_str()),
+                    retryable: false,
                 });
             }
             let applied = results.iter().any(|r| {
@@ -383,18 +384,25 @@ async fn process_launch(
                     tracing::warn!(error = %e, "could not record the remediation on the Auto Scaling group");
                 }
             }
-            match done.blocked {
-                Some((guard, detail)) => Outcome::RemediationBlocked {
-                    guard,
-                    detail,
-                    would_apply: actions,
-                    actions: results,
+            execute::settle(
+                actions,
+                execute::Execution {
+                    results,
+                    blocked: done.blocked,
                 },
-                None => Outcome::Remediated { actions: results },
-            }
+            )
         }
     };
-    notify(app, report, Some(&snapshot)).await;
+    // A retryable failure comes back: it is reported once it settles, not on every attempt.
+    if !matches!(
+        report.outcome,
+        Outcome::Failed {
+            retryable: true,
+            ..
+        }
+    ) {
+        notify(app, report, Some(&snapshot)).await;
+    }
     Ok(())
 }
 

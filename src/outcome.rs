@@ -46,6 +46,9 @@ pub struct ActionResult {
     pub action: PlannedAction,
     pub status: ActionStatus,
     pub detail: String,
+    /// For a failed step: whether trying again can help.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retryable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

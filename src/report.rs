@@ -52,6 +52,9 @@ pub fn subject(report: &EventReport) -> String {
         Outcome::Registered { .. } => {
             format!("EKS node joined: {who} registered after remediation")
         }
+        Outcome::Failed { error_kind, .. } if error_kind == "Remediation" => {
+            format!("EKS node not joined: {who} fix failed - {cause}")
+        }
         Outcome::Failed { .. } => format!("EKS node check failed: {who}"),
         o if cause.is_empty() => format!("EKS node not joined: {who} {}", o.name()),
         o => format!("EKS node not joined: {who} {} - {cause}", o.name()),
@@ -230,12 +233,19 @@ fn body(report: &EventReport, snapshot: Option<&Snapshot>, mode: Mode) -> String
 
     let _ = writeln!(t, "\nCause");
     if let Outcome::Failed {
-        error, retryable, ..
+        error,
+        retryable,
+        error_kind,
     } = &report.outcome
     {
+        let what = if error_kind == "Remediation" {
+            "The fix could not be applied"
+        } else {
+            "The check itself failed"
+        };
         let _ = writeln!(
             t,
-            "  The check itself failed ({}): {error}",
+            "  {what} ({}): {error}",
             if *retryable {
                 "will be retried"
             } else {
@@ -326,6 +336,10 @@ fn body(report: &EventReport, snapshot: Option<&Snapshot>, mode: Mode) -> String
             let _ = writeln!(t, "\nWhat was done\n  Nothing: {why_no_change}");
             let _ = writeln!(t, "\nWhat to run");
             run_commands(&mut t, would_apply);
+        }
+        Outcome::Failed { .. } if !report.findings.is_empty() => {
+            let _ = writeln!(t, "\nWhat to run");
+            run_commands(&mut t, &[]);
         }
         _ => {}
     }

@@ -434,6 +434,16 @@ impl<T> WithContext<T> for std::io::Result<T> {
     }
 }
 
+fn print_process_figures(f: &Function, kube: &FakeKube) {
+    println!("  Kubernetes API requests: {}", kube.requests_seen());
+    println!(
+        "  peak memory (VmHWM): {}",
+        f.peak_rss_kib()
+            .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+            .unwrap_or_else(|| "n/a".into())
+    );
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -531,13 +541,7 @@ pub async fn run(binary: &Path, warm: usize, burst: usize) -> Result<(), Error> 
         "  AWS calls, warm events: {}",
         calls_line(&f.proxy.take(), warm)
     );
-    println!("  Kubernetes API requests: {}", kube.requests_seen());
-    println!(
-        "  peak memory (VmHWM): {}",
-        f.peak_rss_kib()
-            .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
-            .unwrap_or_else(|| "n/a".into())
-    );
+    print_process_figures(&f, &kube);
     drop(f);
 
     // 2. A burst of healthy launches through the delay queue: batches of 10 SQS records.
@@ -601,13 +605,7 @@ pub async fn run(binary: &Path, warm: usize, burst: usize) -> Result<(), Error> 
         ms(handler) / events as f64
     );
     println!("  AWS calls: {}", calls_line(&f.proxy.take(), events));
-    println!("  Kubernetes API requests: {}", kube.requests_seen());
-    println!(
-        "  peak memory (VmHWM): {}",
-        f.peak_rss_kib()
-            .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
-            .unwrap_or_else(|| "n/a".into())
-    );
+    print_process_figures(&f, &kube);
     println!("\n(moto is a single Python process on this machine: AWS latency here is moto's, not AWS's.)");
     Ok(())
 }
