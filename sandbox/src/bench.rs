@@ -424,16 +424,6 @@ impl Function {
     }
 }
 
-trait WithContext<T> {
-    fn with_context(self, what: impl FnOnce() -> String) -> Result<T, Error>;
-}
-
-impl<T> WithContext<T> for std::io::Result<T> {
-    fn with_context(self, what: impl FnOnce() -> String) -> Result<T, Error> {
-        self.map_err(|e| format!("{}: {e}", what()).into())
-    }
-}
-
 fn print_process_figures(f: &Function, kube: &FakeKube) {
     println!("  Kubernetes API requests: {}", kube.requests_seen());
     println!(
@@ -487,8 +477,15 @@ pub async fn run(binary: &Path, warm: usize, burst: usize) -> Result<(), Error> 
         size as f64 / 1_048_576.0
     );
     let moto = Moto::shared().await;
+    bench_seed(binary, moto, warm).await?;
+    bench_burst(binary, moto, burst).await?;
+    println!("\n(moto is a single Python process on this machine: AWS latency here is moto's, not AWS's.)");
+    Ok(())
+}
 
-    // 1. The seed in alert mode: full triage (gather, rules, SNS report) on every event.
+/// The seed in alert mode: cold start, then `warm` more events.
+async fn bench_seed(binary: &Path, moto: &Moto, warm: usize) -> Result<(), Error> {
+    // Full triage (gather, rules, SNS report) on every event.
     let (sdk, account) = moto.try_fresh_account().await?;
     let world = World::seed(sdk.clone(), &account).await?;
     let kube = FakeKube::start(sdk.clone(), &world.cluster_name).await?;
@@ -522,6 +519,12 @@ pub async fn run(binary: &Path, warm: usize, burst: usize) -> Result<(), Error> 
         ms(first.answered.duration_since(first.served))
     );
     println!("  AWS calls, first event: {}", calls_line(&first_calls, 1));
+    warm_events(&mut f, &event, warm).await?;
+    print_process_figures(&f, &kube);
+    Ok(())
+}
+
+async fn warm_events(f: &mut Function, event: &Value, warm: usize) -> Result<(), Error> {
     let mut times = Vec::new();
     for _ in 0..warm {
         let r = f.invoke(event.clone()).await?;
@@ -541,17 +544,18 @@ pub async fn run(binary: &Path, warm: usize, burst: usize) -> Result<(), Error> 
         "  AWS calls, warm events: {}",
         calls_line(&f.proxy.take(), warm)
     );
-    print_process_figures(&f, &kube);
-    drop(f);
+    Ok(())
+}
 
-    // 2. A burst of healthy launches through the delay queue: batches of 10 SQS records.
+/// A burst of healthy launches through the delay queue: batches of 10 SQS records.
+async fn bench_burst(binary: &Path, moto: &Moto, burst: usize) -> Result<(), Error> {
     let (sdk, account) = moto.try_fresh_account().await?;
     let healthy = World::build(
         sdk.clone(),
         &account,
         WorldOptions {
-            routing: NewSubnetRouting::ViaNat,
             desired_capacity: 10,
+            ..WorldOptions::routed(NewSubnetRouting::ViaNat)
         },
     )
     .await?;
@@ -564,37 +568,17 @@ pub async fn run(binary: &Path, warm: usize, burst: usize) -> Result<(), Error> 
     let mut f = Function::start(binary, &healthy, &kube, "alert", None).await?;
     let batches = burst.div_ceil(10);
     let started = Instant::now();
-    let mut handler = Duration::ZERO;
-    let mut registered = 0;
-    let mut failures = 0;
+    let mut tally = Tally::default();
     for b in 0..batches {
-        let records: Vec<Value> = (0..10)
-            .map(|i| {
-                let n = b * 10 + i;
-                json!({
-                    "messageId": format!("m-{n}"),
-                    "receiptHandle": format!("h-{n}"),
-                    "body": bodies[n % bodies.len()],
-                    "attributes": {}, "messageAttributes": {},
-                    "eventSource": "aws:sqs", "awsRegion": healthy.region,
-                })
-            })
-            .collect();
+        let records = sqs_batch(&bodies, b, &healthy.region);
         let r = f.invoke(json!({ "Records": records })).await?;
-        handler += r.answered.duration_since(r.served);
-        failures += r.body["batchItemFailures"]
-            .as_array()
-            .map(Vec::len)
-            .unwrap_or(10);
-        registered += r.body["results"]
-            .as_array()
-            .map(|rs| {
-                rs.iter()
-                    .filter(|x| x["report"]["outcome"] == "registered")
-                    .count()
-            })
-            .unwrap_or(0);
+        tally.add(&r);
     }
+    let Tally {
+        handler,
+        registered,
+        failures,
+    } = tally;
     let wall = started.elapsed();
     let events = batches * 10;
     println!("\nburst: {events} healthy launches as {batches} SQS batches of 10 (delayed check → registered):");
@@ -606,8 +590,49 @@ pub async fn run(binary: &Path, warm: usize, burst: usize) -> Result<(), Error> 
     );
     println!("  AWS calls: {}", calls_line(&f.proxy.take(), events));
     print_process_figures(&f, &kube);
-    println!("\n(moto is a single Python process on this machine: AWS latency here is moto's, not AWS's.)");
     Ok(())
+}
+
+/// Records `10 * b .. 10 * b + 10` of a burst, cycling through `bodies`.
+fn sqs_batch(bodies: &[String], b: usize, region: &str) -> Vec<Value> {
+    (0..10)
+        .map(|i| {
+            let n = b * 10 + i;
+            json!({
+                "messageId": format!("m-{n}"),
+                "receiptHandle": format!("h-{n}"),
+                "body": bodies[n % bodies.len()],
+                "attributes": {}, "messageAttributes": {},
+                "eventSource": "aws:sqs", "awsRegion": region,
+            })
+        })
+        .collect()
+}
+
+/// Handler time, registered launches and batch item failures of a burst.
+#[derive(Default)]
+struct Tally {
+    handler: Duration,
+    registered: usize,
+    failures: usize,
+}
+
+impl Tally {
+    fn add(&mut self, r: &Finished) {
+        self.handler += r.answered.duration_since(r.served);
+        self.failures += r.body["batchItemFailures"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(10);
+        self.registered += r.body["results"]
+            .as_array()
+            .map(|rs| {
+                rs.iter()
+                    .filter(|x| x["report"]["outcome"] == "registered")
+                    .count()
+            })
+            .unwrap_or(0);
+    }
 }
 
 #[cfg(test)]

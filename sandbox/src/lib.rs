@@ -11,5 +11,7 @@ pub mod world;
 
 mod util;
 
+pub use util::Context;
+
 /// Error type of every fallible sandbox function.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;

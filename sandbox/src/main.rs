@@ -21,10 +21,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use sandbox::kube::{self, FakeKube, NodeView};
 use sandbox::world::{self, World};
-use sandbox::Error;
+use sandbox::{Context, Error};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -99,6 +98,13 @@ impl State {
             nodegroup_name: self.nodegroup_name.clone(),
             asg_name: self.asg_name.clone(),
             cluster_security_group_id: self.cluster_security_group_id.clone(),
+            firewall: None,
+            isolated_nat: None,
+            transit_gateway_id: None,
+            vpc_endpoints: Default::default(),
+            endpoint_security_group_id: None,
+            new_subnet_nacl_id: None,
+            node_security_group_id: None,
         }
     }
 
@@ -249,17 +255,6 @@ async fn sdk() -> Result<SdkConfig, Error> {
     Ok(loader.load().await)
 }
 
-/// Adds what was being done to an SDK error, keeping the whole cause chain.
-trait Context<T> {
-    fn context(self, what: &str) -> Result<T, Error>;
-}
-
-impl<T, E: std::error::Error + Send + Sync + 'static> Context<T> for Result<T, E> {
-    fn context(self, what: &str) -> Result<T, Error> {
-        self.map_err(|e| format!("{what}: {}", DisplayErrorContext(&e)).into())
-    }
-}
-
 fn write_json(path: &Path, value: &impl Serialize) -> Result<(), Error> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| format!("create {}: {e}", parent.display()))?;
@@ -282,7 +277,22 @@ async fn seed(args: &Args, state_path: &Path) -> Result<ExitCode, Error> {
         sandbox::moto::reset(endpoint.trim_end_matches('/')).await?;
         println!("moto reset: every account emptied");
     }
-    let account_id = aws_sdk_sts::Client::new(&sdk)
+    let account_id = fresh_account_id(&sdk).await?;
+    let w = World::seed(sdk.clone(), &account_id).await?;
+    let stuck = w
+        .nodegroup_instance_ids()
+        .await?
+        .into_iter()
+        .next()
+        .ok_or("the nodegroup launched no instance")?;
+    let (topic_arn, queue_url) = report_queue(&sdk, &w.region, &account_id).await?;
+    write_seed_outputs(args, state_path, &w, topic_arn, queue_url, stuck).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The account moto serves, refusing one that already holds the seed's cluster.
+async fn fresh_account_id(sdk: &SdkConfig) -> Result<String, Error> {
+    let account_id = aws_sdk_sts::Client::new(sdk)
         .get_caller_identity()
         .send()
         .await
@@ -290,7 +300,7 @@ async fn seed(args: &Args, state_path: &Path) -> Result<ExitCode, Error> {
         .account()
         .unwrap_or(sandbox::moto::DEFAULT_ACCOUNT_ID)
         .to_owned();
-    let existing = aws_sdk_eks::Client::new(&sdk)
+    let existing = aws_sdk_eks::Client::new(sdk)
         .describe_cluster()
         .name(world::CLUSTER_NAME)
         .send()
@@ -303,17 +313,18 @@ async fn seed(args: &Args, state_path: &Path) -> Result<ExitCode, Error> {
         .into());
     }
 
-    let w = World::seed(sdk.clone(), &account_id).await?;
-    let stuck = w
-        .nodegroup_instance_ids()
-        .await?
-        .into_iter()
-        .next()
-        .ok_or("the nodegroup launched no instance")?;
+    Ok(account_id)
+}
 
-    // Report topic and a queue subscribed to it (raw delivery off: SQS bodies are SNS envelopes).
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+/// Report topic and a queue subscribed to it (raw delivery off: SQS bodies are SNS envelopes).
+/// Returns `(topic ARN, queue URL)`.
+async fn report_queue(
+    sdk: &SdkConfig,
+    region: &str,
+    account_id: &str,
+) -> Result<(String, String), Error> {
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
     let topic_arn = sns
         .create_topic()
         .name(TOPIC_NAME)
@@ -332,7 +343,7 @@ async fn seed(args: &Args, state_path: &Path) -> Result<ExitCode, Error> {
         .queue_url()
         .ok_or("sqs:CreateQueue returned no QueueUrl")?
         .to_owned();
-    let queue_arn = format!("arn:aws:sqs:{}:{account_id}:{QUEUE_NAME}", w.region);
+    let queue_arn = format!("arn:aws:sqs:{}:{account_id}:{QUEUE_NAME}", region);
     let policy = json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -360,7 +371,20 @@ async fn seed(args: &Args, state_path: &Path) -> Result<ExitCode, Error> {
         .await
         .context("sns:Subscribe")?;
 
-    let state = State::new(&w, topic_arn.clone(), queue_url.clone(), stuck.clone());
+    Ok((topic_arn, queue_url))
+}
+
+/// The state file, the launch event, and the story (or one line with `--quiet`).
+async fn write_seed_outputs(
+    args: &Args,
+    state_path: &Path,
+    w: &World,
+    topic_arn: String,
+    queue_url: String,
+    stuck: String,
+) -> Result<(), Error> {
+    let account_id = &w.account_id;
+    let state = State::new(w, topic_arn.clone(), queue_url.clone(), stuck.clone());
     write_json(state_path, &state)?;
     let event_path = match args.get("event-out") {
         Some(p) => PathBuf::from(p),
@@ -377,14 +401,14 @@ async fn seed(args: &Args, state_path: &Path) -> Result<ExitCode, Error> {
             w.region, w.vpc_id, w.new_subnet_id, w.cluster_name, w.nodegroup_name
         );
     } else {
-        print_story(&w, &stuck).await?;
+        print_story(w, &stuck).await?;
     }
     println!();
     println!("SNS topic:            {topic_arn}");
     println!("subscribed SQS queue: {queue_url}");
     println!("state:                {}", state_path.display());
     println!("launch event:         {}", event_path.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// The seed's steps 2–5, as the AWS CLI would show them.
@@ -393,7 +417,16 @@ async fn print_story(w: &World, instance_id: &str) -> Result<(), Error> {
         "World of the seed built in account {} ({}): cluster {}, nodegroup {}.",
         w.account_id, w.region, w.cluster_name, w.nodegroup_name
     );
+    story_nodegroup(w).await?;
+    story_scaling_activities(w, instance_id).await?;
+    story_instance(w, instance_id).await?;
+    story_subnet(w).await?;
+    story_subnet_tables(w).await?;
+    story_routes(w, instance_id).await
+}
 
+/// Step 2: the nodegroup is ACTIVE with no health issues.
+async fn story_nodegroup(w: &World) -> Result<(), Error> {
     println!(
         "\n== Step 2: aws eks describe-nodegroup --cluster-name {} --nodegroup-name {}",
         w.cluster_name, w.nodegroup_name
@@ -449,7 +482,11 @@ async fn print_story(w: &World, instance_id: &str) -> Result<(), Error> {
         "(moto's nodegroup lists ASG {moto_asgs:?}, a name it invents; the real group is {})",
         w.asg_name
     );
+    Ok(())
+}
 
+/// Step 3: the Auto Scaling group launched the instance.
+async fn story_scaling_activities(w: &World, instance_id: &str) -> Result<(), Error> {
     println!(
         "\n== Step 3: aws autoscaling describe-scaling-activities --auto-scaling-group-name {}",
         w.asg_name
@@ -478,7 +515,11 @@ async fn print_story(w: &World, instance_id: &str) -> Result<(), Error> {
             .collect();
         println!("{}", pretty(&Value::Array(list)));
     }
+    Ok(())
+}
 
+/// Step 4: the instance is running in the new subnet.
+async fn story_instance(w: &World, instance_id: &str) -> Result<(), Error> {
     println!("\n== Step 4: aws ec2 describe-instances --instance-ids {instance_id}");
     let ec2 = w.ec2();
     let out = ec2
@@ -508,7 +549,12 @@ async fn print_story(w: &World, instance_id: &str) -> Result<(), Error> {
             "SecurityGroups": groups,
         }]]))
     );
+    Ok(())
+}
 
+/// Step 5.1: the new subnet.
+async fn story_subnet(w: &World) -> Result<(), Error> {
+    let ec2 = w.ec2();
     println!(
         "\n== Step 5.1: aws ec2 describe-subnets --subnet-ids {}",
         w.new_subnet_id
@@ -532,7 +578,12 @@ async fn print_story(w: &World, instance_id: &str) -> Result<(), Error> {
             "State": subnet.state().map(|s| s.as_str()),
         }]))
     );
+    Ok(())
+}
 
+/// Step 5.2: the route table associated with the new subnet.
+async fn story_subnet_tables(w: &World) -> Result<(), Error> {
+    let ec2 = w.ec2();
     println!(
         "\n== Step 5.2: aws ec2 describe-route-tables --filters Name=association.subnet-id,Values={}",
         w.new_subnet_id
@@ -559,6 +610,12 @@ async fn print_story(w: &World, instance_id: &str) -> Result<(), Error> {
         })
         .collect();
     println!("{}", pretty(&Value::Array(listed)));
+    Ok(())
+}
+
+/// Step 5.3: its routes, local only.
+async fn story_routes(w: &World, instance_id: &str) -> Result<(), Error> {
+    let ec2 = w.ec2();
     let table_id = w
         .new_route_table_id
         .clone()

@@ -106,16 +106,25 @@ pub(crate) async fn plain_http(
     Ok((status, body))
 }
 
-/// Adds what was being done to an SDK (or any) error, keeping the whole cause chain in the message.
-pub(crate) trait Context<T> {
+/// The one error-context helper of the crate: prefixes an error with what was being done, keeping the whole
+/// cause chain of SDK errors in the message (`ec2:CreateVpc: service error: …`).
+pub trait Context<T> {
     fn context(self, what: impl std::fmt::Display) -> Result<T, Error>;
+
+    /// [`Context::context`] with the description computed only on error.
+    fn with_context<D: std::fmt::Display>(self, what: impl FnOnce() -> D) -> Result<T, Error>;
 }
 
 impl<T, E: std::error::Error + Send + Sync + 'static> Context<T> for Result<T, E> {
     fn context(self, what: impl std::fmt::Display) -> Result<T, Error> {
+        self.with_context(|| what)
+    }
+
+    fn with_context<D: std::fmt::Display>(self, what: impl FnOnce() -> D) -> Result<T, Error> {
         self.map_err(|e| {
             format!(
-                "{what}: {}",
+                "{}: {}",
+                what(),
                 aws_smithy_types::error::display::DisplayErrorContext(&e)
             )
             .into()

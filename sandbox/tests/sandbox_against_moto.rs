@@ -360,11 +360,7 @@ async fn stuck_node_joins_once_the_subnet_routes_to_the_nat() {
 
 #[tokio::test]
 async fn fake_kube_demands_an_eks_token_and_can_refuse() {
-    let w = world(WorldOptions {
-        routing: NewSubnetRouting::ViaNat,
-        desired_capacity: 1,
-    })
-    .await;
+    let w = world(WorldOptions::routed(NewSubnetRouting::ViaNat)).await;
     let kube = FakeKube::start(w.sdk.clone(), &w.cluster_name)
         .await
         .expect("fake kube");
@@ -422,8 +418,8 @@ async fn fake_kube_demands_an_eks_token_and_can_refuse() {
 #[tokio::test]
 async fn main_table_world_and_dead_nat() {
     let w = world(WorldOptions {
-        routing: NewSubnetRouting::MainTable,
         desired_capacity: 2,
+        ..WorldOptions::routed(NewSubnetRouting::MainTable)
     })
     .await;
     assert_eq!(w.new_route_table_id, None);

@@ -1,0 +1,232 @@
+//! The HTTPS server of the fake API: accepts TLS connections, checks the bearer token, and serves
+//! `GET /api/v1/nodes[?labelSelector=…]` and `GET /api/v1/nodes/{name}` from the kubelet simulator's nodes,
+//! with Kubernetes `Status` bodies for errors. Can be told to refuse every request with one status.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+use super::kubelet::Registered;
+use super::query::{percent_decode, query_param, LabelSelector};
+use super::token::validate_token;
+
+/// State shared by the server's connections and the [`super::FakeKube`] handle.
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub(super) ec2: aws_sdk_ec2::Client,
+    pub(super) eks: aws_sdk_eks::Client,
+    pub(super) cluster: String,
+    pub(super) region: String,
+    pub(super) nodes: Mutex<BTreeMap<String, Registered>>,
+    pub(super) refuse: AtomicU16,
+    pub(super) requests: AtomicUsize,
+    pub(super) verbose: AtomicBool,
+}
+
+pub(super) async fn serve(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    shared: Arc<Shared>,
+) {
+    loop {
+        let tcp = match listener.accept().await {
+            Ok((tcp, _)) => tcp,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let service = service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(shared.handle(req).await) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), service)
+                .await;
+        });
+    }
+}
+
+impl Shared {
+    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let query = req.uri().query().unwrap_or_default().to_owned();
+        let authorization = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let response = self
+            .respond(&method, &path, &query, authorization.as_deref())
+            .await;
+        if self.verbose.load(Ordering::SeqCst) {
+            let q = if query.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", percent_decode(&query))
+            };
+            eprintln!(
+                "fake-kube: {method} {path}{q} -> {}",
+                response.status().as_u16()
+            );
+        }
+        response
+    }
+
+    /// Authentication, then a forced refusal if one is set, then the nodes API.
+    async fn respond(
+        &self,
+        method: &hyper::Method,
+        path: &str,
+        query: &str,
+        authorization: Option<&str>,
+    ) -> Response<Full<Bytes>> {
+        if let Err(reason) = validate_token(authorization, SystemTime::now()) {
+            return status_response(
+                401,
+                "Unauthorized",
+                &format!("Unauthorized: {reason}"),
+                None,
+            );
+        }
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        let refuse = self.refuse.load(Ordering::SeqCst);
+        if refuse != 0 {
+            return refusal(refuse);
+        }
+        // `Some(None)`: the list; `Some(Some(name))`: one node.
+        let route = match (method == hyper::Method::GET, path) {
+            (true, "/api/v1/nodes") => Some(None),
+            (true, _) => path
+                .strip_prefix("/api/v1/nodes/")
+                .filter(|name| !name.is_empty() && !name.contains('/'))
+                .map(Some),
+            (false, _) => None,
+        };
+        let Some(route) = route else {
+            return not_found(path);
+        };
+        if let Err(e) = self.reconcile().await {
+            eprintln!("fake-kube: kubelet simulator failed: {e}");
+            return status_response(
+                500,
+                "InternalError",
+                &format!("kubelet simulator: {e}"),
+                None,
+            );
+        }
+        match route {
+            None => self.list_nodes(query).await,
+            Some(name) => self.get_node(name).await,
+        }
+    }
+
+    async fn list_nodes(&self, query: &str) -> Response<Full<Bytes>> {
+        let selector = query_param(query, "labelSelector").unwrap_or_default();
+        let selector = match LabelSelector::parse(&selector) {
+            Ok(s) => s,
+            Err(e) => return status_response(400, "BadRequest", &e, None),
+        };
+        let nodes = self.nodes.lock().await;
+        let items: Vec<Value> = nodes
+            .values()
+            .map(|n| n.to_json(&self.region))
+            .filter(|n| selector.matches(n))
+            .collect();
+        json_response(
+            200,
+            &json!({
+                "kind": "NodeList",
+                "apiVersion": "v1",
+                "metadata": { "resourceVersion": "1" },
+                "items": items,
+            }),
+        )
+    }
+
+    async fn get_node(&self, name: &str) -> Response<Full<Bytes>> {
+        let nodes = self.nodes.lock().await;
+        match nodes.values().find(|n| n.name == name) {
+            Some(node) => json_response(200, &node.to_json(&self.region)),
+            None => status_response(
+                404,
+                "NotFound",
+                &format!("nodes \"{name}\" not found"),
+                Some(json!({ "name": name, "kind": "nodes" })),
+            ),
+        }
+    }
+}
+
+/// The `Status` answer of a forced refusal.
+fn refusal(status: u16) -> Response<Full<Bytes>> {
+    let reason = match status {
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        429 => "TooManyRequests",
+        503 => "ServiceUnavailable",
+        _ => "InternalError",
+    };
+    let message = format!("fake-kube refuses every request with {status}");
+    status_response(status, reason, &message, None)
+}
+
+fn json_response(status: u16, body: &Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn status_response(
+    code: u16,
+    reason: &str,
+    message: &str,
+    details: Option<Value>,
+) -> Response<Full<Bytes>> {
+    let mut body = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    });
+    if let (Some(details), Some(obj)) = (details, body.as_object_mut()) {
+        obj.insert("details".into(), details);
+    }
+    json_response(code, &body)
+}
+
+fn not_found(path: &str) -> Response<Full<Bytes>> {
+    status_response(
+        404,
+        "NotFound",
+        &format!("the server could not find the requested resource ({path})"),
+        None,
+    )
+}
