@@ -1,39 +1,58 @@
-//! Configuration from the environment (DESIGN.md section 8). Invalid values fail at start-up with a
+//! Configuration from the environment (README, "Configuration"). Invalid values fail at start-up with a
 //! message naming the key; nothing here is read again per event.
 
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::error::Error;
+use crate::names::public_names;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    /// Report only; never write (the default).
-    Alert,
-    /// Apply the safe routing fix and recycle.
-    Remediate,
+public_names! {
+    pub enum Mode {
+        /// Report only; never write (the default).
+        Alert => "alert",
+        /// Apply the safe routing fix and recycle.
+        Remediate => "remediate",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RegistrationCheck {
-    /// Direct invocations poll registration until the grace period ends.
-    Poll,
-    /// Direct invocations stop after triage; the SQS delay queue delivers a copy for the check.
-    DelayedQueue,
+public_names! {
+    pub enum RegistrationCheck {
+        /// Direct invocations poll registration until the grace period ends.
+        Poll => "poll",
+        /// Direct invocations stop after triage; the SQS delay queue delivers a copy for the check.
+        DelayedQueue => "delayed-queue",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Recycle {
-    /// Terminate the stuck instance without decrementing desired capacity.
-    Instance,
-    /// Scale the managed nodegroup to 0 and back (the seed's manual fix).
-    Nodegroup,
-    /// Fix the route only.
-    None,
+public_names! {
+    pub enum Recycle {
+        /// Terminate the stuck instance without decrementing desired capacity.
+        Instance => "instance",
+        /// Scale the managed nodegroup to 0 and back (the incident's manual fix).
+        Nodegroup => "nodegroup",
+        /// Fix the route only.
+        None => "none",
+    }
+}
+
+/// Parses one of the public names of an enum; `default` when unset.
+fn choice<T: Copy>(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    default: T,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<T, Error> {
+    let Some(value) = get(key) else {
+        return Ok(default);
+    };
+    all.iter()
+        .copied()
+        .find(|v| name(*v) == value)
+        .ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|v| name(*v)).collect();
+            invalid(key, &value, &format!("one of {}", names.join(", ")))
+        })
 }
 
 #[derive(Debug, Clone)]
@@ -86,28 +105,21 @@ impl Config {
         };
         let defaults = Config::default();
 
-        let mode = match get("MODE").as_deref() {
-            None | Some("alert") => Mode::Alert,
-            Some("remediate") => Mode::Remediate,
-            Some(other) => return Err(invalid("MODE", other, "alert or remediate")),
-        };
-        let registration_check = match get("REGISTRATION_CHECK").as_deref() {
-            None | Some("poll") => RegistrationCheck::Poll,
-            Some("delayed-queue") => RegistrationCheck::DelayedQueue,
-            Some(other) => {
-                return Err(invalid(
-                    "REGISTRATION_CHECK",
-                    other,
-                    "poll or delayed-queue",
-                ))
-            }
-        };
-        let recycle = match get("RECYCLE").as_deref() {
-            None | Some("instance") => Recycle::Instance,
-            Some("nodegroup") => Recycle::Nodegroup,
-            Some("none") => Recycle::None,
-            Some(other) => return Err(invalid("RECYCLE", other, "instance, nodegroup or none")),
-        };
+        let mode = choice(&get, "MODE", defaults.mode, Mode::ALL, Mode::as_str)?;
+        let registration_check = choice(
+            &get,
+            "REGISTRATION_CHECK",
+            defaults.registration_check,
+            RegistrationCheck::ALL,
+            RegistrationCheck::as_str,
+        )?;
+        let recycle = choice(
+            &get,
+            "RECYCLE",
+            defaults.recycle,
+            Recycle::ALL,
+            Recycle::as_str,
+        )?;
         let allow_shared_route_tables = match get("ALLOW_SHARED_ROUTE_TABLES").as_deref() {
             None | Some("false") => false,
             Some("true") => true,

@@ -1,10 +1,23 @@
 //! One error type for the crate. Every variant knows whether trying again can help, which decides whether
 //! an SQS record is handed back for redelivery and what a direct invocation reports.
 
-use aws_smithy_types::error::display::DisplayErrorContext;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use crate::names::public_names;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+public_names! {
+    /// Stable, machine-readable kind of a failure (Lambda's `errorType` is `Retryable.<kind>` or
+    /// `NonRetryable.<kind>`; the outcome JSON carries it as `error_kind`).
+    pub enum ErrorKind {
+        MalformedEvent => "MalformedEvent",
+        Config => "Config",
+        AwsApi => "AwsApi",
+        EksToken => "EksToken",
+        Remediation => "Remediation",
+        Inconsistent => "Inconsistent",
+        Deadline => "Deadline",
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -35,6 +48,14 @@ pub enum Error {
         message: String,
         retryable: bool,
     },
+
+    /// AWS answered, but what it said does not hang together (a subnet outside its VPC, no route table).
+    #[error("{0}")]
+    Inconsistent(String),
+
+    /// The work did not finish before the Lambda's deadline (less the reserve kept for reporting).
+    #[error("{stage} did not finish before the invocation's deadline")]
+    Deadline { stage: &'static str },
 }
 
 impl Error {
@@ -42,19 +63,21 @@ impl Error {
         match self {
             Error::MalformedEvent(_) | Error::Config { .. } => false,
             Error::Aws { retryable, .. } | Error::Remediation { retryable, .. } => *retryable,
-            // Credentials come from the Lambda environment and usually recover.
-            Error::Token(_) => true,
+            // Credentials come from the Lambda environment and usually recover; so do half-read worlds
+            // and slow calls.
+            Error::Token(_) | Error::Inconsistent(_) | Error::Deadline { .. } => true,
         }
     }
 
-    /// Stable, machine-readable kind for Lambda's `errorType`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::MalformedEvent(_) => "MalformedEvent",
-            Error::Config { .. } => "Config",
-            Error::Aws { .. } => "AwsApi",
-            Error::Token(_) => "EksToken",
-            Error::Remediation { .. } => "Remediation",
+            Error::MalformedEvent(_) => ErrorKind::MalformedEvent,
+            Error::Config { .. } => ErrorKind::Config,
+            Error::Aws { .. } => ErrorKind::AwsApi,
+            Error::Token(_) => ErrorKind::EksToken,
+            Error::Remediation { .. } => ErrorKind::Remediation,
+            Error::Inconsistent(_) => ErrorKind::Inconsistent,
+            Error::Deadline { .. } => ErrorKind::Deadline,
         }
     }
 
@@ -67,63 +90,14 @@ impl Error {
     }
 }
 
-/// Error codes that mean "try again later" across the AWS query and JSON protocols.
-const RETRYABLE_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "Unavailable",
-    "InternalError",
-    "InternalFailure",
-    "InternalServerError",
-    "InternalServerException",
-    "ServerException",
-    "RequestTimeout",
-    "RequestTimeoutException",
-    "PriorRequestNotComplete",
-    "IncorrectState",
-];
-
-/// Converts an SDK error of any operation into [`Error::Aws`], keeping the whole cause chain in the message.
-pub fn aws<E>(
-    operation: &'static str,
-) -> impl FnOnce(aws_sdk_ec2::error::SdkError<E, aws_sdk_ec2::config::http::HttpResponse>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    move |err| {
-        use aws_sdk_ec2::error::SdkError;
-        let code = err.code().map(str::to_string);
-        let status = match &err {
-            SdkError::ServiceError(se) => Some(se.raw().status().as_u16()),
-            SdkError::ResponseError(re) => Some(re.raw().status().as_u16()),
-            _ => None,
-        };
-        let transport = matches!(
-            err,
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-        );
-        let retryable = transport
-            || status.is_some_and(|s| s >= 500 || s == 429)
-            || code
-                .as_deref()
-                .is_some_and(|c| RETRYABLE_CODES.contains(&c));
-        Error::Aws {
-            operation,
-            code: code.unwrap_or_else(|| match status {
-                Some(s) => format!("HTTP {s}"),
-                None if transport => "transport".to_string(),
-                None => "unknown".to_string(),
-            }),
-            message: DisplayErrorContext(&err).to_string(),
-            retryable,
-        }
-    }
+/// `Retryable.<kind>` or `NonRetryable.<kind>`, Lambda's `errorType` for a failure.
+pub fn error_type(kind: ErrorKind, retryable: bool) -> String {
+    let prefix = if retryable {
+        "Retryable"
+    } else {
+        "NonRetryable"
+    };
+    format!("{prefix}.{kind}")
 }
 
 #[cfg(test)]
@@ -132,7 +106,12 @@ mod tests {
 
     #[test]
     fn malformed_input_is_never_retried() {
-        assert!(!Error::MalformedEvent("x".into()).is_retryable());
+        let e = Error::MalformedEvent("x".into());
+        assert!(!e.is_retryable());
+        assert_eq!(
+            error_type(e.kind(), e.is_retryable()),
+            "NonRetryable.MalformedEvent"
+        );
     }
 
     #[test]
@@ -144,7 +123,13 @@ mod tests {
             retryable: true,
         };
         assert!(throttled.is_retryable());
-        assert_eq!(throttled.kind(), "AwsApi");
+        assert_eq!(throttled.kind(), ErrorKind::AwsApi);
         assert_eq!(throttled.aws_code(), Some("RequestLimitExceeded"));
+        assert_eq!(error_type(throttled.kind(), true), "Retryable.AwsApi");
+    }
+
+    #[test]
+    fn a_deadline_is_retryable() {
+        assert!(Error::Deadline { stage: "snapshot" }.is_retryable());
     }
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::outcome::SkipReason;
+use crate::skip::{Skip, SkipReason};
 
 pub const LAUNCH_SUCCESSFUL: &str = "EC2 Instance Launch Successful";
 pub const AUTOSCALING_SOURCE: &str = "aws.autoscaling";
@@ -27,7 +27,7 @@ pub struct LaunchEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
     Launch(LaunchEvent),
-    Skip { reason: SkipReason, detail: String },
+    Skip(Skip),
 }
 
 /// How the function was invoked.
@@ -97,10 +97,10 @@ pub fn parse_input(payload: Value) -> Result<Input> {
 /// Parses one event: an EventBridge event, or an Auto Scaling notification (test notifications).
 pub fn parse_event(payload: Value) -> Result<Parsed> {
     if payload.get("Event").and_then(Value::as_str) == Some("autoscaling:TEST_NOTIFICATION") {
-        return Ok(Parsed::Skip {
-            reason: SkipReason::TestNotification,
-            detail: "Auto Scaling test notification".to_string(),
-        });
+        return Ok(Parsed::Skip(Skip::new(
+            SkipReason::TestNotification,
+            "Auto Scaling test notification",
+        )));
     }
     if payload.get("detail-type").is_none() {
         return Err(Error::MalformedEvent(
@@ -111,27 +111,17 @@ pub fn parse_event(payload: Value) -> Result<Parsed> {
     let event: EventBridgeEvent<Value> = serde_json::from_value(payload)
         .map_err(|e| Error::MalformedEvent(format!("EventBridge event: {e}")))?;
     if event.source != AUTOSCALING_SOURCE || event.detail_type != LAUNCH_SUCCESSFUL {
-        return Ok(Parsed::Skip {
-            reason: SkipReason::UnsupportedEvent,
-            detail: format!(
+        return Ok(Parsed::Skip(Skip::new(
+            SkipReason::UnsupportedEvent,
+            format!(
                 "{} / {}: only `{AUTOSCALING_SOURCE}` / `{LAUNCH_SUCCESSFUL}` is handled",
                 event.source, event.detail_type
             ),
-        });
+        )));
     }
     let detail: LaunchDetail = serde_json::from_value(event.detail)
         .map_err(|e| Error::MalformedEvent(format!("`{LAUNCH_SUCCESSFUL}` event detail: {e}")))?;
-    if !detail.instance_id.starts_with("i-") || detail.instance_id.len() < 3 {
-        return Err(Error::MalformedEvent(format!(
-            "detail.EC2InstanceId {:?} is not an instance id",
-            detail.instance_id
-        )));
-    }
-    if detail.asg_name.trim().is_empty() {
-        return Err(Error::MalformedEvent(
-            "detail.AutoScalingGroupName is empty".to_string(),
-        ));
-    }
+    validate(&detail)?;
     Ok(Parsed::Launch(LaunchEvent {
         instance_id: detail.instance_id,
         asg_name: detail.asg_name,
@@ -139,6 +129,39 @@ pub fn parse_event(payload: Value) -> Result<Parsed> {
         availability_zone: detail.details.availability_zone,
         launched_at: event.time.map(|t| t.timestamp()),
     }))
+}
+
+/// EC2 instance ids are `i-` and 8 or 17 lowercase hex digits.
+pub fn is_instance_id(id: &str) -> bool {
+    id.strip_prefix("i-").is_some_and(|hex| {
+        matches!(hex.len(), 8 | 17)
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// Auto Scaling group names are 1 to 255 characters, none of them a control character.
+const ASG_NAME_MAX: usize = 255;
+
+fn validate(detail: &LaunchDetail) -> Result<()> {
+    if !is_instance_id(&detail.instance_id) {
+        return Err(Error::MalformedEvent(format!(
+            "detail.EC2InstanceId {:?} is not an instance id",
+            detail.instance_id
+        )));
+    }
+    let name = &detail.asg_name;
+    if name.trim().is_empty()
+        || name.chars().count() > ASG_NAME_MAX
+        || name.chars().any(char::is_control)
+    {
+        return Err(Error::MalformedEvent(format!(
+            "detail.AutoScalingGroupName {:?} is not an Auto Scaling group name (1-{ASG_NAME_MAX} printable characters)",
+            name.chars().take(80).collect::<String>()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -193,10 +216,10 @@ mod tests {
         };
         assert!(matches!(
             &records[0].parsed,
-            Ok(Parsed::Skip {
+            Ok(Parsed::Skip(Skip {
                 reason: SkipReason::TestNotification,
                 ..
-            })
+            }))
         ));
     }
 
@@ -205,10 +228,10 @@ mod tests {
         let parsed = parse_input(fixture("launch-unsuccessful.json")).expect("parses");
         assert!(matches!(
             parsed,
-            Input::Direct(Parsed::Skip {
+            Input::Direct(Parsed::Skip(Skip {
                 reason: SkipReason::UnsupportedEvent,
                 ..
-            })
+            }))
         ));
     }
 

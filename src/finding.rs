@@ -2,98 +2,34 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Code {
-    NoDefaultRoute,
-    DeadDefaultRoute,
-    IgwRouteWithoutPublicIp,
-    NatGatewayWithoutInternet,
-    NodegroupHealthIssue,
-    CauseUnknown,
-}
+use crate::action::RouteFix;
+use crate::commands::CommandLine;
+use crate::names::public_names;
 
-impl Code {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::NoDefaultRoute => "no-default-route",
-            Code::DeadDefaultRoute => "dead-default-route",
-            Code::IgwRouteWithoutPublicIp => "igw-route-without-public-ip",
-            Code::NatGatewayWithoutInternet => "nat-gateway-without-internet",
-            Code::NodegroupHealthIssue => "nodegroup-health-issue",
-            Code::CauseUnknown => "cause-unknown",
-        }
-    }
-
-    pub fn description(self) -> &'static str {
-        match self {
-            Code::NoDefaultRoute => {
-                "the subnet's route table has no 0.0.0.0/0 route and no complete set of VPC endpoints"
-            }
-            Code::DeadDefaultRoute => {
-                "the default route is a blackhole or targets a NAT gateway that is not available or an internet gateway that is not attached"
-            }
-            Code::IgwRouteWithoutPublicIp => {
-                "the default route goes to an internet gateway but the instance has no public IP"
-            }
-            Code::NatGatewayWithoutInternet => {
-                "the NAT gateway's own subnet has no route to an attached internet gateway"
-            }
-            Code::NodegroupHealthIssue => "EKS reports a health issue on the nodegroup",
-            Code::CauseUnknown => "no known cause was found in what was checked",
-        }
+public_names! {
+    /// What was found. The names are public: dashboards, subscribers' filters and the README use them.
+    pub enum Code {
+        NoDefaultRoute => "no-default-route",
+        DeadDefaultRoute => "dead-default-route",
+        IgwRouteWithoutPublicIp => "igw-route-without-public-ip",
+        NatGatewayWithoutInternet => "nat-gateway-without-internet",
+        MissingVpcEndpoints => "missing-vpc-endpoints",
+        EndpointNotReachable => "endpoint-not-reachable",
+        NaclBlocksTraffic => "nacl-blocks-traffic",
+        SecurityGroupBlocksEgress => "security-group-blocks-egress",
+        VpcDnsDisabled => "vpc-dns-disabled",
+        NodegroupHealthIssue => "nodegroup-health-issue",
+        CauseUnknown => "cause-unknown",
     }
 }
 
-/// Ordered so that `max()` is the most severe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Severity {
-    Info,
-    Warning,
-    /// The node cannot possibly join while this holds.
-    Blocker,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Blocker => "blocker",
-        }
-    }
-}
-
-/// A change this function knows how to make safely.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Fix {
-    CreateDefaultRoute {
-        route_table_id: String,
-        nat_gateway_id: String,
-    },
-    ReplaceDefaultRoute {
-        route_table_id: String,
-        nat_gateway_id: String,
-        /// The dead target being replaced, as seen in the snapshot.
-        previous_target: String,
-    },
-}
-
-impl Fix {
-    pub fn route_table_id(&self) -> &str {
-        match self {
-            Fix::CreateDefaultRoute { route_table_id, .. }
-            | Fix::ReplaceDefaultRoute { route_table_id, .. } => route_table_id,
-        }
-    }
-
-    pub fn nat_gateway_id(&self) -> &str {
-        match self {
-            Fix::CreateDefaultRoute { nat_gateway_id, .. }
-            | Fix::ReplaceDefaultRoute { nat_gateway_id, .. } => nat_gateway_id,
-        }
+public_names! {
+    /// Ordered so that `max()` is the most severe.
+    pub enum Severity {
+        Info => "info",
+        Warning => "warning",
+        /// The node cannot possibly join while this holds.
+        Blocker => "blocker",
     }
 }
 
@@ -101,12 +37,23 @@ impl Fix {
 pub struct Remedy {
     /// What `MODE=remediate` would apply; `None` when only a human can fix it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fix: Option<Fix>,
+    pub fix: Option<RouteFix>,
     /// The exact commands for a human (also given when `fix` is set, for alert mode).
-    pub commands: Vec<String>,
+    pub commands: Vec<CommandLine>,
     /// What else to know before running them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+impl Remedy {
+    /// Commands for a human only.
+    pub fn manual(commands: Vec<CommandLine>, note: impl Into<String>) -> Remedy {
+        Remedy {
+            fix: None,
+            commands,
+            note: Some(note.into()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -134,24 +81,6 @@ pub fn has_blocker(findings: &[Finding]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn codes_serialize_to_their_documented_names() {
-        for code in [
-            Code::NoDefaultRoute,
-            Code::DeadDefaultRoute,
-            Code::IgwRouteWithoutPublicIp,
-            Code::NatGatewayWithoutInternet,
-            Code::NodegroupHealthIssue,
-            Code::CauseUnknown,
-        ] {
-            assert_eq!(
-                serde_json::to_value(code).expect("serializes"),
-                code.as_str()
-            );
-            assert!(!code.description().is_empty());
-        }
-    }
 
     #[test]
     fn blocker_outranks_warning_and_info() {

@@ -1,5 +1,6 @@
-//! Registration check through the Kubernetes API (DESIGN.md section 4): HTTPS with the cluster's CA only,
-//! an EKS bearer token, two read-only GETs on nodes.
+//! Registration check through the Kubernetes API: HTTPS trusting the cluster's CA only, an EKS bearer
+//! token, read-only GETs on nodes. Anything that keeps the API from answering becomes
+//! [`Registration::Unknown`], never "no node".
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -11,7 +12,7 @@ use rustls::pki_types::CertificateDer;
 use serde::Deserialize;
 
 use crate::eks_token;
-use crate::outcome::Registration;
+use crate::registration::Registration;
 
 pub const NODEGROUP_LABEL: &str = "eks.amazonaws.com/nodegroup";
 
@@ -24,10 +25,21 @@ pub struct KubeApi {
     credentials: SharedCredentialsProvider,
 }
 
+/// Nodes asked for per page.
+const PAGE_SIZE: usize = 500;
+
 #[derive(Debug, Deserialize)]
 struct NodeList {
     #[serde(default)]
     items: Vec<Node>,
+    #[serde(default)]
+    metadata: ListMetadata,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ListMetadata {
+    #[serde(rename = "continue")]
+    continue_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +78,18 @@ struct Condition {
 }
 
 impl Node {
+    fn provider_id_ends_with(&self, instance_id: &str) -> bool {
+        let suffix = format!("/{instance_id}");
+        self.spec
+            .provider_id
+            .as_deref()
+            .is_some_and(|p| p.ends_with(&suffix))
+    }
+
+    fn provider_id_is_unset_or_ends_with(&self, instance_id: &str) -> bool {
+        self.spec.provider_id.is_none() || self.provider_id_ends_with(instance_id)
+    }
+
     fn ready(&self) -> bool {
         self.status
             .conditions
@@ -81,14 +105,38 @@ impl Node {
                 .metadata
                 .creation_timestamp
                 .as_deref()
-                .and_then(crate::time::parse_rfc3339),
+                .and_then(parse_timestamp),
         }
     }
 }
 
-/// Why the API could not answer; becomes [`Registration::Unknown`].
-#[derive(Debug)]
-struct Unreachable(String);
+/// Kubernetes timestamps are RFC 3339 in UTC.
+fn parse_timestamp(text: &str) -> Option<i64> {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    DateTime::from_str(text, Format::DateTime)
+        .ok()
+        .map(|t| t.secs())
+}
+
+/// Why the API could not be asked or did not answer; becomes [`Registration::Unknown`].
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("no AWS credentials for the EKS token: {0}")]
+    Credentials(String),
+    #[error("GET {path}: {message}")]
+    Transport { path: String, message: String },
+    #[error("GET {path} answered {status}{hint}: {body}")]
+    Refused {
+        path: String,
+        status: u16,
+        hint: &'static str,
+        body: String,
+    },
+    #[error("GET {path}: unreadable answer: {message}")]
+    Unreadable { path: String, message: String },
+}
 
 impl KubeApi {
     /// `ca_pem` is the PEM bundle (EKS returns it base64-encoded: use [`decode_cluster_ca`]).
@@ -98,24 +146,28 @@ impl KubeApi {
         cluster: &str,
         region: &str,
         credentials: SharedCredentialsProvider,
-    ) -> Result<KubeApi, String> {
+    ) -> Result<KubeApi, KubeError> {
+        let setup =
+            |what: &str, e: &dyn std::fmt::Display| KubeError::Setup(format!("{what}: {e}"));
         let mut roots = rustls::RootCertStore::empty();
         let mut count = 0;
         for cert in CertificateDer::pem_slice_iter(ca_pem) {
-            let cert = cert.map_err(|e| format!("cluster CA is not valid PEM: {e}"))?;
+            let cert = cert.map_err(|e| setup("cluster CA is not valid PEM", &e))?;
             roots
                 .add(cert)
-                .map_err(|e| format!("cluster CA certificate rejected: {e}"))?;
+                .map_err(|e| setup("cluster CA certificate rejected", &e))?;
             count += 1;
         }
         if count == 0 {
-            return Err("cluster CA bundle holds no certificate".to_string());
+            return Err(KubeError::Setup(
+                "cluster CA bundle holds no certificate".to_string(),
+            ));
         }
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::aws_lc_rs::default_provider(),
         ))
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS configuration: {e}"))?
+        .map_err(|e| setup("TLS configuration", &e))?
         .with_root_certificates(roots)
         .with_no_client_auth();
         let http = reqwest::Client::builder()
@@ -125,7 +177,7 @@ impl KubeApi {
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+            .map_err(|e| setup("HTTP client", &e))?;
         Ok(KubeApi {
             http,
             endpoint: endpoint.trim_end_matches('/').to_string(),
@@ -135,17 +187,14 @@ impl KubeApi {
         })
     }
 
-    async fn get<T: for<'de> Deserialize<'de>>(
-        &self,
-        path: &str,
-    ) -> Result<Option<T>, Unreachable> {
+    async fn get<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<Option<T>, KubeError> {
         let creds = self
             .credentials
             .provide_credentials()
             .await
-            .map_err(|e| Unreachable(format!("no AWS credentials for the EKS token: {e}")))?;
+            .map_err(|e| KubeError::Credentials(e.to_string()))?;
         let token = eks_token::token(&creds, &self.region, &self.cluster, SystemTime::now())
-            .map_err(|e| Unreachable(e.to_string()))?;
+            .map_err(|e| KubeError::Credentials(e.to_string()))?;
         let url = format!("{}{path}", self.endpoint);
         let response = self
             .http
@@ -154,7 +203,10 @@ impl KubeApi {
             .header("Accept", "application/json")
             .send()
             .await
-            .map_err(|e| Unreachable(format!("GET {path}: {}", error_chain(&e))))?;
+            .map_err(|e| KubeError::Transport {
+                path: path.to_string(),
+                message: error_chain(&e),
+            })?;
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
@@ -166,16 +218,21 @@ impl KubeApi {
                 403 => " (this function's role has no access entry or policy that can read nodes)",
                 _ => "",
             };
-            return Err(Unreachable(format!(
-                "GET {path} answered {status}{hint}: {}",
-                body.chars().take(200).collect::<String>()
-            )));
+            return Err(KubeError::Refused {
+                path: path.to_string(),
+                status: status.as_u16(),
+                hint,
+                body: body.chars().take(200).collect(),
+            });
         }
         response
             .json::<T>()
             .await
             .map(Some)
-            .map_err(|e| Unreachable(format!("GET {path}: unreadable answer: {e}")))
+            .map_err(|e| KubeError::Unreadable {
+                path: path.to_string(),
+                message: e.to_string(),
+            })
     }
 
     /// Looks the instance up: nodes labelled with the nodegroup whose `spec.providerID` ends with
@@ -188,7 +245,9 @@ impl KubeApi {
     ) -> Registration {
         match self.lookup(nodegroup, instance_id, private_dns_name).await {
             Ok(r) => r,
-            Err(Unreachable(reason)) => Registration::Unknown { reason },
+            Err(e) => Registration::Unknown {
+                reason: e.to_string(),
+            },
         }
     }
 
@@ -197,49 +256,73 @@ impl KubeApi {
         nodegroup: Option<&str>,
         instance_id: &str,
         private_dns_name: Option<&str>,
-    ) -> Result<Registration, Unreachable> {
-        let suffix = format!("/{instance_id}");
+    ) -> Result<Registration, KubeError> {
         let mut nodegroup_nodes = 0;
         if let Some(ng) = nodegroup {
             let selector = percent_encode(&format!("{NODEGROUP_LABEL}={ng}"));
-            let list: NodeList = self
-                .get(&format!("/api/v1/nodes?labelSelector={selector}"))
-                .await?
-                .unwrap_or(NodeList { items: vec![] });
-            if let Some(node) = list.items.iter().find(|n| {
-                n.spec
-                    .provider_id
-                    .as_deref()
-                    .is_some_and(|p| p.ends_with(&suffix))
-            }) {
+            let (found, count) = self.find_in_nodegroup(&selector, instance_id).await?;
+            if let Some(node) = found {
                 return Ok(node.registration());
             }
-            nodegroup_nodes = list.items.len();
+            nodegroup_nodes = count;
         }
         if let Some(name) = private_dns_name.filter(|n| !n.is_empty()) {
-            if let Some(node) = self
-                .get::<Node>(&format!("/api/v1/nodes/{}", percent_encode(name)))
-                .await?
-            {
-                let matches = node
-                    .spec
-                    .provider_id
-                    .as_deref()
-                    .is_none_or(|p| p.ends_with(&suffix));
-                if matches {
+            let path = format!("/api/v1/nodes/{}", percent_encode(name));
+            if let Some(node) = self.get::<Node>(&path).await? {
+                if node.provider_id_is_unset_or_ends_with(instance_id) {
                     return Ok(node.registration());
                 }
             }
         }
         Ok(Registration::Missing { nodegroup_nodes })
     }
+
+    /// Pages through the nodegroup's nodes (`limit`/`continue`, so a 5,000-node cluster is never one
+    /// answer in memory) for the one whose `spec.providerID` ends with `/<instance-id>`; also counts them.
+    async fn find_in_nodegroup(
+        &self,
+        selector: &str,
+        instance_id: &str,
+    ) -> Result<(Option<Node>, usize), KubeError> {
+        let mut count = 0;
+        let mut next: Option<String> = None;
+        loop {
+            let mut path = format!("/api/v1/nodes?labelSelector={selector}&limit={PAGE_SIZE}");
+            if let Some(token) = &next {
+                path.push_str(&format!("&continue={}", percent_encode(token)));
+            }
+            // A 404 on a list is not "no nodes": the API is not what we think it is.
+            let page: NodeList = self.get(&path).await?.ok_or_else(|| KubeError::Refused {
+                path: path.clone(),
+                status: 404,
+                hint: " (the nodes list does not exist at this endpoint)",
+                body: String::new(),
+            })?;
+            count += page.items.len();
+            let found = page
+                .items
+                .into_iter()
+                .find(|n| n.provider_id_ends_with(instance_id));
+            if found.is_some() {
+                return Ok((found, count));
+            }
+            next = page.metadata.continue_token.filter(|t| !t.is_empty());
+            if next.is_none() {
+                return Ok((None, count));
+            }
+        }
+    }
 }
 
 /// EKS returns `certificateAuthority.data` as base64 of the PEM bundle.
-pub fn decode_cluster_ca(data: &str) -> Result<Vec<u8>, String> {
+pub fn decode_cluster_ca(data: &str) -> Result<Vec<u8>, KubeError> {
     base64::engine::general_purpose::STANDARD
         .decode(data.trim())
-        .map_err(|e| format!("cluster certificateAuthority.data is not base64: {e}"))
+        .map_err(|e| {
+            KubeError::Setup(format!(
+                "cluster certificateAuthority.data is not base64: {e}"
+            ))
+        })
 }
 
 fn percent_encode(s: &str) -> String {

@@ -2,7 +2,9 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::outcome::{ActionStatus, EventReport, Outcome, Registration};
+use crate::action::ActionStatus;
+use crate::outcome::{EventReport, Outcome};
+use crate::registration::Registration;
 
 pub const NAMESPACE: &str = "EksNodeJoinRemediator";
 
@@ -13,7 +15,7 @@ pub fn values(report: &EventReport) -> Vec<(&'static str, f64, &'static str)> {
         // The delayed check will decide (and count) this launch.
         return m;
     }
-    if report.cluster.is_some() && !matches!(report.outcome, Outcome::Skipped { .. }) {
+    if report.subject.cluster.is_some() && !matches!(report.outcome, Outcome::Skipped { .. }) {
         m.push(("LaunchesChecked", 1.0, "Count"));
     }
     let not_joined = matches!(
@@ -66,8 +68,8 @@ pub fn emf(report: &EventReport, timestamp_ms: i64) -> Option<Value> {
         doc.insert(name.to_string(), json!(value));
     }
     // Searchable properties, not dimensions (no extra metric cost).
-    doc.insert("cluster".to_string(), json!(report.cluster));
-    doc.insert("nodegroup".to_string(), json!(report.nodegroup));
+    doc.insert("cluster".to_string(), json!(report.subject.cluster));
+    doc.insert("nodegroup".to_string(), json!(report.subject.nodegroup));
     doc.insert("outcome".to_string(), json!(report.outcome.name()));
     Some(Value::Object(doc))
 }
@@ -75,27 +77,40 @@ pub fn emf(report: &EventReport, timestamp_ms: i64) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::Subject;
+
+    fn subject() -> Subject {
+        Subject {
+            cluster: Some("eks-workshop".into()),
+            ..Subject::default()
+        }
+    }
+
+    fn diagnosed() -> Outcome {
+        Outcome::Diagnosed {
+            why_no_change: String::new(),
+            would_apply: vec![],
+        }
+    }
 
     #[test]
     fn not_joined_node_counts_and_registration_time_is_measured() {
-        let mut r = EventReport::new(Outcome::Diagnosed {
-            why_no_change: String::new(),
-            would_apply: vec![],
-        });
-        r.cluster = Some("eks-workshop".into());
+        let mut r = EventReport::new(diagnosed(), subject());
         r.registration = Some(Registration::Missing { nodegroup_nodes: 0 });
         let doc = emf(&r, 1).expect("metrics");
         assert_eq!(doc["NodesNotJoined"], 1.0);
         assert_eq!(doc["LaunchesChecked"], 1.0);
         assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
 
-        let mut ok = EventReport::new(Outcome::Registered {
-            node_name: "n".into(),
-            ready: true,
-            seconds_to_register: Some(42),
-            resolves_remediation: false,
-        });
-        ok.cluster = Some("eks-workshop".into());
+        let ok = EventReport::new(
+            Outcome::Registered {
+                node_name: "n".into(),
+                ready: true,
+                seconds_to_register: Some(42),
+                resolves_remediation: false,
+            },
+            subject(),
+        );
         let doc = emf(&ok, 1).expect("metrics");
         assert_eq!(doc["SecondsToRegister"], 42.0);
         assert!(doc.get("NodesNotJoined").is_none());
@@ -103,11 +118,7 @@ mod tests {
 
     #[test]
     fn triage_deferred_to_the_delayed_check_counts_nothing() {
-        let mut r = EventReport::new(Outcome::Diagnosed {
-            why_no_change: String::new(),
-            would_apply: vec![],
-        });
-        r.cluster = Some("eks-workshop".into());
+        let mut r = EventReport::new(diagnosed(), subject());
         r.registration = Some(Registration::Missing { nodegroup_nodes: 0 });
         r.deferred = true;
         assert!(
@@ -118,7 +129,8 @@ mod tests {
 
     #[test]
     fn skipped_events_emit_nothing() {
-        let r = EventReport::skipped(crate::outcome::SkipReason::NotEks, "x");
+        let skip = crate::skip::Skip::new(crate::skip::SkipReason::NotEks, "x");
+        let r = EventReport::new(Outcome::skipped(skip), subject());
         assert!(emf(&r, 1).is_none());
     }
 }

@@ -1,55 +1,13 @@
-//! The one outcome every event ends in (DESIGN.md section 2), returned as JSON and logged.
+//! The one outcome every event ends in, and the report that carries it with everything a reader needs.
 
 use serde::Serialize;
 
+use crate::action::{Action, ActionResult, ActionStatus, Blocked, Guard};
+use crate::egress::PathSummary;
+use crate::error::{Error, ErrorKind};
 use crate::finding::Finding;
-use crate::plan::{Guard, PlannedAction};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SkipReason {
-    NotEks,
-    NotAllowlisted,
-    OptedOut,
-    InstanceGone,
-    TestNotification,
-    UnsupportedEvent,
-}
-
-impl SkipReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SkipReason::NotEks => "not-eks",
-            SkipReason::NotAllowlisted => "not-allowlisted",
-            SkipReason::OptedOut => "opted-out",
-            SkipReason::InstanceGone => "instance-gone",
-            SkipReason::TestNotification => "test-notification",
-            SkipReason::UnsupportedEvent => "unsupported-event",
-        }
-    }
-}
-
-/// What happened to one action of a remediation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ActionStatus {
-    Applied,
-    /// Someone (another invocation, a human) already made exactly this change.
-    AlreadyPresent,
-    /// Not attempted; `detail` says which guard or earlier failure stopped it.
-    Skipped,
-    Failed,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ActionResult {
-    pub action: PlannedAction,
-    pub status: ActionStatus,
-    pub detail: String,
-    /// For a failed step: whether trying again can help.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub retryable: bool,
-}
+use crate::registration::Registration;
+use crate::skip::{Skip, SkipReason};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
@@ -72,7 +30,7 @@ pub enum Outcome {
         why_no_change: String,
         /// What `MODE=remediate` would apply (alert mode), in order.
         #[serde(skip_serializing_if = "Vec::is_empty")]
-        would_apply: Vec<PlannedAction>,
+        would_apply: Vec<Action>,
     },
     Remediated {
         actions: Vec<ActionResult>,
@@ -81,19 +39,20 @@ pub enum Outcome {
         guard: Guard,
         detail: String,
         /// The fix that was stopped, for a human to run once the guard's concern is settled.
-        would_apply: Vec<PlannedAction>,
+        would_apply: Vec<Action>,
         /// Steps attempted before the guard stopped the rest (empty when stopped before any write).
         #[serde(skip_serializing_if = "Vec::is_empty")]
         actions: Vec<ActionResult>,
     },
     Failed {
         error: String,
-        error_kind: String,
+        error_kind: ErrorKind,
         retryable: bool,
     },
 }
 
 impl Outcome {
+    /// The public name, as serialized in `outcome`.
     pub fn name(&self) -> &'static str {
         match self {
             Outcome::Skipped { .. } => "skipped",
@@ -104,32 +63,79 @@ impl Outcome {
             Outcome::Failed { .. } => "failed",
         }
     }
+
+    pub fn skipped(skip: Skip) -> Outcome {
+        Outcome::Skipped {
+            reason: skip.reason,
+            detail: skip.detail,
+        }
+    }
+
+    pub fn failed(err: &Error) -> Outcome {
+        Outcome::Failed {
+            error: err.to_string(),
+            error_kind: err.kind(),
+            retryable: err.is_retryable(),
+        }
+    }
+
+    pub fn blocked(
+        blocked: Blocked,
+        would_apply: Vec<Action>,
+        actions: Vec<ActionResult>,
+    ) -> Outcome {
+        Outcome::RemediationBlocked {
+            guard: blocked.guard,
+            detail: blocked.detail,
+            would_apply,
+            actions,
+        }
+    }
+
+    /// A failure that will come back by itself (and is reported once it settles).
+    pub fn is_retryable_failure(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Failed {
+                retryable: true,
+                ..
+            }
+        )
+    }
 }
 
-/// Registration as seen through the Kubernetes API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "kebab-case")]
-pub enum Registration {
-    Registered {
-        node_name: String,
-        ready: bool,
-        /// `metadata.creationTimestamp` as Unix seconds.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        created_at: Option<i64>,
-    },
-    Missing {
-        /// Nodes of the same nodegroup that are registered (used by the nodegroup-recycle guard).
-        nodegroup_nodes: usize,
-    },
-    /// The API could not be reached or refused us: diagnose, but never remediate on this alone.
-    Unknown { reason: String },
+/// What applying a plan did: each step's result, and the guard that stopped the route write, if one did.
+#[derive(Debug, Default)]
+pub struct Execution {
+    pub results: Vec<ActionResult>,
+    pub blocked: Option<Blocked>,
 }
 
-/// The full result of one event: the outcome plus everything a reader needs to understand it.
-#[derive(Debug, Clone, Serialize)]
-pub struct EventReport {
-    #[serde(flatten)]
-    pub outcome: Outcome,
+/// The event's outcome after applying. A route change that failed means nothing was fixed: the event
+/// fails, and is retried where that can help. A guard that stopped the write is named.
+pub fn settle(planned: Vec<Action>, execution: Execution) -> Outcome {
+    let failed_route = execution
+        .results
+        .iter()
+        .find(|r| r.action.is_route_change() && r.status == ActionStatus::Failed);
+    if let Some(failed) = failed_route {
+        return Outcome::Failed {
+            error: format!("{}: {}", failed.action.describe(), failed.detail),
+            error_kind: ErrorKind::Remediation,
+            retryable: failed.retryable,
+        };
+    }
+    match execution.blocked {
+        Some(blocked) => Outcome::blocked(blocked, planned, execution.results),
+        None => Outcome::Remediated {
+            actions: execution.results,
+        },
+    }
+}
+
+/// Which cluster, nodegroup and instance an event is about (as far as it got).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Subject {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,8 +144,20 @@ pub struct EventReport {
     pub cluster: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nodegroup: Option<String>,
+}
+
+/// The full result of one event: the outcome plus everything a reader needs to understand it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventReport {
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    #[serde(flatten)]
+    pub subject: Subject,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration: Option<Registration>,
+    /// The path table: per destination the node needs, how it is reached and what stops it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<PathSummary>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
     /// Direct triage found nothing definitive and left the verdict to the delayed check
@@ -154,14 +172,12 @@ pub struct EventReport {
 }
 
 impl EventReport {
-    pub fn new(outcome: Outcome) -> EventReport {
+    pub fn new(outcome: Outcome, subject: Subject) -> EventReport {
         EventReport {
             outcome,
-            instance_id: None,
-            asg_name: None,
-            cluster: None,
-            nodegroup: None,
+            subject,
             registration: None,
+            paths: Vec::new(),
             findings: Vec::new(),
             deferred: false,
             notified: false,
@@ -169,25 +185,28 @@ impl EventReport {
         }
     }
 
-    pub fn skipped(reason: SkipReason, detail: impl Into<String>) -> EventReport {
-        EventReport::new(Outcome::Skipped {
-            reason,
-            detail: detail.into(),
-        })
+    pub fn failed(err: &Error) -> EventReport {
+        EventReport::new(Outcome::failed(err), Subject::default())
     }
 
-    pub fn failed(err: &crate::error::Error) -> EventReport {
-        EventReport::new(Outcome::Failed {
-            error: err.to_string(),
-            error_kind: err.kind().to_string(),
-            retryable: err.is_retryable(),
-        })
+    pub fn is_failed(&self) -> bool {
+        matches!(self.outcome, Outcome::Failed { .. })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Names of every outcome, for documentation checks.
+    pub(crate) const OUTCOME_NAMES: &[&str] = &[
+        "skipped",
+        "registered",
+        "diagnosed",
+        "remediated",
+        "remediation-blocked",
+        "failed",
+    ];
 
     #[test]
     fn outcome_names_match_the_serialized_tag() {
@@ -215,30 +234,83 @@ mod tests {
             },
             Outcome::Failed {
                 error: String::new(),
-                error_kind: String::new(),
+                error_kind: ErrorKind::AwsApi,
                 retryable: true,
             },
         ];
+        let names: Vec<&str> = outcomes.iter().map(Outcome::name).collect();
+        assert_eq!(names, OUTCOME_NAMES);
         for outcome in outcomes {
             let json = serde_json::to_value(&outcome).expect("serializes");
             assert_eq!(json["outcome"], outcome.name());
         }
     }
 
-    #[test]
-    fn skip_reasons_serialize_to_their_documented_names() {
-        for reason in [
-            SkipReason::NotEks,
-            SkipReason::NotAllowlisted,
-            SkipReason::OptedOut,
-            SkipReason::InstanceGone,
-            SkipReason::TestNotification,
-            SkipReason::UnsupportedEvent,
-        ] {
-            assert_eq!(
-                serde_json::to_value(reason).expect("serializes"),
-                reason.as_str()
-            );
+    fn route() -> Action {
+        Action::Route(crate::action::RouteFix::CreateDefaultRoute {
+            route_table_id: "rtb-1".into(),
+            nat_gateway_id: "nat-1".into(),
+        })
+    }
+
+    fn recycle() -> Action {
+        Action::Recycle(crate::action::RecycleStep::TerminateInstance {
+            instance_id: "i-1".into(),
+            asg_name: "g".into(),
+        })
+    }
+
+    fn result(action: Action, status: ActionStatus, retryable: bool) -> ActionResult {
+        ActionResult {
+            retryable,
+            ..ActionResult::new(action, status, "d")
         }
+    }
+
+    #[test]
+    fn failed_route_change_fails_the_event_with_its_retryability() {
+        let execution = Execution {
+            results: vec![
+                result(route(), ActionStatus::Failed, true),
+                result(recycle(), ActionStatus::Skipped, false),
+            ],
+            blocked: None,
+        };
+        let outcome = settle(vec![route(), recycle()], execution);
+        assert!(outcome.is_retryable_failure(), "{outcome:?}");
+    }
+
+    #[test]
+    fn applied_route_with_a_failed_recycle_is_remediated_and_says_so() {
+        let execution = Execution {
+            results: vec![
+                result(route(), ActionStatus::Applied, false),
+                result(recycle(), ActionStatus::Failed, true),
+            ],
+            blocked: None,
+        };
+        let Outcome::Remediated { actions } = settle(vec![route(), recycle()], execution) else {
+            panic!("the route fix landed");
+        };
+        assert_eq!(actions[1].status, ActionStatus::Failed);
+    }
+
+    #[test]
+    fn guard_at_write_time_is_named() {
+        let execution = Execution {
+            results: vec![result(recycle(), ActionStatus::Skipped, false)],
+            blocked: Some(Blocked::new(Guard::RouteChangedSinceSnapshot, "changed")),
+        };
+        let outcome = settle(vec![route(), recycle()], execution);
+        assert!(
+            matches!(
+                outcome,
+                Outcome::RemediationBlocked {
+                    guard: Guard::RouteChangedSinceSnapshot,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
     }
 }

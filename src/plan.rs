@@ -1,135 +1,15 @@
-//! The remediation plan: a pure decision from the snapshot, the findings and the configuration
-//! (DESIGN.md section 6). Every guard that stops a change is named.
+//! The remediation plan: a pure decision from the snapshot, the findings and the configuration. Every
+//! guard that stops a change is named. The write-time re-check of the route table is decided here too.
 
 use serde::Serialize;
 
+use crate::action::{Action, Blocked, Guard, RecycleStep, RouteFix};
 use crate::config::{Mode, Recycle};
-use crate::finding::{Finding, Fix, Severity};
-use crate::outcome::Registration;
-use crate::snapshot::{RouteTarget, Snapshot};
+use crate::egress::{self, default_route_state, DefaultRoute};
+use crate::finding::{Finding, Severity};
+use crate::registration::Registration;
+use crate::snapshot::{RouteState, RouteTable, Snapshot};
 use crate::target::Target;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Guard {
-    /// The default route is alive (TGW, firewall, peering, ENI, a working NAT/IGW): never touched.
-    LiveDefaultRoute,
-    /// The table is the VPC main table or serves subnets outside the group (`ALLOW_SHARED_ROUTE_TABLES`).
-    SharedRouteTable,
-    /// `RECYCLE=nodegroup` is refused while any node of the nodegroup is registered.
-    NodegroupHasRegisteredNodes,
-    /// The Kubernetes API could not tell whether nodes of the nodegroup are registered.
-    RegistrationUnknown,
-    /// `RECYCLE=nodegroup` on a self-managed group, which has no nodegroup to rescale.
-    NotAManagedNodegroup,
-    /// The route table changed between the snapshot and the write.
-    RouteChangedSinceSnapshot,
-}
-
-impl Guard {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Guard::LiveDefaultRoute => "live-default-route",
-            Guard::SharedRouteTable => "shared-route-table",
-            Guard::NodegroupHasRegisteredNodes => "nodegroup-has-registered-nodes",
-            Guard::RegistrationUnknown => "registration-unknown",
-            Guard::NotAManagedNodegroup => "not-a-managed-nodegroup",
-            Guard::RouteChangedSinceSnapshot => "route-changed-since-snapshot",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum PlannedAction {
-    CreateDefaultRoute {
-        route_table_id: String,
-        nat_gateway_id: String,
-    },
-    ReplaceDefaultRoute {
-        route_table_id: String,
-        nat_gateway_id: String,
-        previous_target: String,
-    },
-    /// `TerminateInstanceInAutoScalingGroup` without decrementing desired capacity.
-    TerminateInstance {
-        instance_id: String,
-        asg_name: String,
-    },
-    /// Desired 0, wait for `ACTIVE`, then back to `desired_size` (the seed's step 6.3).
-    RescaleNodegroup {
-        cluster: String,
-        nodegroup: String,
-        desired_size: i32,
-    },
-}
-
-impl PlannedAction {
-    pub fn describe(&self) -> String {
-        match self {
-            PlannedAction::CreateDefaultRoute { route_table_id, nat_gateway_id } => {
-                format!("create route 0.0.0.0/0 -> {nat_gateway_id} in {route_table_id}")
-            }
-            PlannedAction::ReplaceDefaultRoute { route_table_id, nat_gateway_id, previous_target } => format!(
-                "replace route 0.0.0.0/0 -> {previous_target} with -> {nat_gateway_id} in {route_table_id}"
-            ),
-            PlannedAction::TerminateInstance { instance_id, asg_name } => format!(
-                "terminate {instance_id} in {asg_name} without decrementing desired capacity (a replacement launches)"
-            ),
-            PlannedAction::RescaleNodegroup { cluster, nodegroup, desired_size } => format!(
-                "scale nodegroup {cluster}/{nodegroup} to 0, wait for ACTIVE, then back to {desired_size}"
-            ),
-        }
-    }
-
-    /// The AWS CLI command a human would run for the same step.
-    pub fn command(&self, region: &str) -> String {
-        match self {
-            PlannedAction::CreateDefaultRoute { route_table_id, nat_gateway_id } => format!(
-                "aws ec2 create-route --region {region} --route-table-id {route_table_id} --destination-cidr-block 0.0.0.0/0 --nat-gateway-id {nat_gateway_id}"
-            ),
-            PlannedAction::ReplaceDefaultRoute { route_table_id, nat_gateway_id, .. } => format!(
-                "aws ec2 replace-route --region {region} --route-table-id {route_table_id} --destination-cidr-block 0.0.0.0/0 --nat-gateway-id {nat_gateway_id}"
-            ),
-            PlannedAction::TerminateInstance { instance_id, .. } => format!(
-                "aws autoscaling terminate-instance-in-auto-scaling-group --region {region} --instance-id {instance_id} --no-should-decrement-desired-capacity"
-            ),
-            PlannedAction::RescaleNodegroup { cluster, nodegroup, desired_size } => format!(
-                "aws eks update-nodegroup-config --region {region} --cluster-name {cluster} --nodegroup-name {nodegroup} --scaling-config desiredSize=0 && aws eks wait nodegroup-active --region {region} --cluster-name {cluster} --nodegroup-name {nodegroup} && aws eks update-nodegroup-config --region {region} --cluster-name {cluster} --nodegroup-name {nodegroup} --scaling-config desiredSize={desired_size}"
-            ),
-        }
-    }
-
-    pub fn is_route_change(&self) -> bool {
-        matches!(
-            self,
-            PlannedAction::CreateDefaultRoute { .. } | PlannedAction::ReplaceDefaultRoute { .. }
-        )
-    }
-}
-
-impl From<&Fix> for PlannedAction {
-    fn from(fix: &Fix) -> Self {
-        match fix.clone() {
-            Fix::CreateDefaultRoute {
-                route_table_id,
-                nat_gateway_id,
-            } => PlannedAction::CreateDefaultRoute {
-                route_table_id,
-                nat_gateway_id,
-            },
-            Fix::ReplaceDefaultRoute {
-                route_table_id,
-                nat_gateway_id,
-                previous_target,
-            } => PlannedAction::ReplaceDefaultRoute {
-                route_table_id,
-                nat_gateway_id,
-                previous_target,
-            },
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "decision", rename_all = "kebab-case")]
@@ -138,19 +18,18 @@ pub enum Decision {
     NoChange {
         why: String,
         #[serde(skip_serializing_if = "Vec::is_empty")]
-        would_apply: Vec<PlannedAction>,
+        would_apply: Vec<Action>,
     },
     /// A fix exists but a guard stops it.
     Blocked {
-        guard: Guard,
-        detail: String,
-        would_apply: Vec<PlannedAction>,
+        blocked: Blocked,
+        would_apply: Vec<Action>,
     },
-    /// Apply these, in order. `recycle_skipped` says why no recycle step follows the route fix, if it does not.
+    /// Apply these, in order. `recycle_skipped` says why no recycle step follows the route fix, if none does.
     Apply {
-        actions: Vec<PlannedAction>,
+        actions: Vec<Action>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        recycle_skipped: Option<(Guard, String)>,
+        recycle_skipped: Option<Blocked>,
     },
 }
 
@@ -164,6 +43,13 @@ pub struct PlanInput<'a> {
     pub allow_shared_route_tables: bool,
 }
 
+fn no_change(why: impl Into<String>) -> Decision {
+    Decision::NoChange {
+        why: why.into(),
+        would_apply: vec![],
+    }
+}
+
 pub fn plan(input: &PlanInput) -> Decision {
     let blockers: Vec<&Finding> = input
         .findings
@@ -171,37 +57,27 @@ pub fn plan(input: &PlanInput) -> Decision {
         .filter(|f| f.severity == Severity::Blocker)
         .collect();
     if blockers.is_empty() {
-        return Decision::NoChange {
-            why: "no blocking cause was found, so there is nothing safe to change".to_string(),
-            would_apply: vec![],
-        };
+        return no_change("no blocking cause was found, so there is nothing safe to change");
     }
-    if matches!(input.registration, Registration::Registered { .. }) {
-        return Decision::NoChange {
-            why: "the node is registered".to_string(),
-            would_apply: vec![],
-        };
+    if input.registration.is_registered() {
+        return no_change("the node is registered");
     }
     let Some(fix) = blockers.iter().find_map(|f| f.remedy.fix.as_ref()) else {
         let codes: Vec<&str> = blockers.iter().map(|f| f.code.as_str()).collect();
-        return Decision::NoChange {
-            why: format!(
-                "{} cannot be fixed automatically; run the commands in the report",
-                codes.join(", ")
-            ),
-            would_apply: vec![],
-        };
+        return no_change(format!(
+            "{} cannot be fixed automatically; run the commands in the report",
+            codes.join(", ")
+        ));
     };
-
-    let route_action = PlannedAction::from(fix);
-    let (recycle_action, recycle_skipped) = recycle_step(input);
-    let mut would_apply = vec![route_action];
+    let (recycle_action, recycle_skipped) = match recycle_step(input) {
+        Ok(step) => (step.map(Action::Recycle), None),
+        Err(blocked) => (None, Some(blocked)),
+    };
+    let mut would_apply = vec![Action::Route(fix.clone())];
     would_apply.extend(recycle_action);
-
     let decision = match route_guard(input, fix) {
-        Some((guard, detail)) => Decision::Blocked {
-            guard,
-            detail,
+        Some(blocked) => Decision::Blocked {
+            blocked,
             would_apply: would_apply.clone(),
         },
         None => Decision::Apply {
@@ -209,30 +85,32 @@ pub fn plan(input: &PlanInput) -> Decision {
             recycle_skipped,
         },
     };
-    if input.mode == Mode::Alert {
-        let then = match &decision {
-            Decision::Blocked { guard, .. } => {
-                format!(
-                    "remediate mode would be stopped by guard {}",
-                    guard.as_str()
-                )
-            }
-            _ => "remediate mode would apply the actions listed".to_string(),
-        };
-        return Decision::NoChange {
-            why: format!("MODE=alert changes nothing; {then}"),
-            would_apply,
-        };
+    match input.mode {
+        Mode::Alert => alert_only(decision, would_apply),
+        Mode::Remediate => decision,
     }
-    decision
+}
+
+/// Alert mode changes nothing but says what remediate mode would do.
+fn alert_only(decision: Decision, would_apply: Vec<Action>) -> Decision {
+    let then = match &decision {
+        Decision::Blocked { blocked, .. } => {
+            format!("remediate mode would be stopped by guard {}", blocked.guard)
+        }
+        _ => "remediate mode would apply the actions listed".to_string(),
+    };
+    Decision::NoChange {
+        why: format!("MODE=alert changes nothing; {then}"),
+        would_apply,
+    }
 }
 
 /// Guards on the route write itself.
-fn route_guard(input: &PlanInput, fix: &Fix) -> Option<(Guard, String)> {
+fn route_guard(input: &PlanInput, fix: &RouteFix) -> Option<Blocked> {
     let s = input.snapshot;
     let table = &s.route_table;
     if table.id != fix.route_table_id() {
-        return Some((
+        return Some(Blocked::new(
             Guard::RouteChangedSinceSnapshot,
             format!(
                 "the fix targets {} but the subnet is routed by {}",
@@ -241,132 +119,196 @@ fn route_guard(input: &PlanInput, fix: &Fix) -> Option<(Guard, String)> {
             ),
         ));
     }
-    match (fix, table.default_route()) {
-        (Fix::CreateDefaultRoute { .. }, Some(r)) => {
-            return Some((
-                Guard::LiveDefaultRoute,
-                format!(
-                    "{} already has a default route -> {}",
-                    table.id,
-                    r.target.id()
-                ),
-            ))
-        }
-        (Fix::ReplaceDefaultRoute { .. }, Some(r)) if !default_route_is_dead(s) => {
-            return Some((
-                Guard::LiveDefaultRoute,
-                format!(
-                    "the default route of {} -> {} is alive and is never replaced",
-                    table.id,
-                    r.target.id()
-                ),
-            ))
-        }
-        (Fix::ReplaceDefaultRoute { .. }, None) => {
-            return Some((
-                Guard::RouteChangedSinceSnapshot,
-                format!("{} has no default route to replace", table.id),
-            ))
-        }
-        _ => {}
+    route_state_guard(s, fix)
+        .or_else(|| design_guard(s))
+        .or_else(|| shared_table_guard(input))
+}
+
+/// Never add internet egress to a subnet whose design routes elsewhere (transit gateway, VPN, peering,
+/// appliance routes) or relies on private endpoints.
+fn design_guard(s: &Snapshot) -> Option<Blocked> {
+    let design = egress::design(s);
+    if !design.is_deliberate() {
+        return None;
     }
-    if !input.allow_shared_route_tables {
-        let outside: Vec<&String> = table
-            .subnets
+    let mut why: Vec<String> = design
+        .routes_elsewhere
+        .iter()
+        .map(|r| format!("{} -> {}", r.destination, r.target.id()))
+        .collect();
+    why.extend(
+        design
+            .private_endpoints
             .iter()
-            .filter(|sub| !s.group_subnets.contains(sub))
-            .collect();
-        if table.main {
-            return Some((
-                Guard::SharedRouteTable,
-                format!(
-                    "{} is the main route table of {}: it serves every subnet without an explicit association; set ALLOW_SHARED_ROUTE_TABLES=true to let it be changed, or associate {} with a table of its own",
-                    table.id, s.instance.vpc_id, s.subnet.id
-                ),
-            ));
-        }
-        if !outside.is_empty() {
-            let outside: Vec<&str> = outside.iter().map(|s| s.as_str()).collect();
-            return Some((
-                Guard::SharedRouteTable,
-                format!(
-                    "{} also serves {} outside this group; set ALLOW_SHARED_ROUTE_TABLES=true to let it be changed",
-                    table.id,
-                    outside.join(", ")
-                ),
-            ));
-        }
-    }
-    None
+            .map(|e| format!("{} through {}", e.service.as_str(), e.vpc_endpoint_id)),
+    );
+    Some(Blocked::new(
+        Guard::DeliberateEgressDesign,
+        format!(
+            "{} is designed to reach out some other way ({}); internet egress is added only by a human who decides so",
+            s.subnet.id,
+            why.join(", ")
+        ),
+    ))
 }
 
-/// A default route we may replace: blackhole, or to a NAT gateway that is gone or not `available`, or to
-/// an internet gateway that is not attached. Everything else is alive.
-pub fn default_route_is_dead(s: &Snapshot) -> bool {
-    let Some(r) = s.route_table.default_route() else {
-        return false;
+/// The fix must match the one decision about the default route: create where it is missing, replace
+/// where it is dead and replaceable; never touch a live route.
+fn route_state_guard(s: &Snapshot, fix: &RouteFix) -> Option<Blocked> {
+    let table = &s.route_table.id;
+    let live = |what: String| {
+        Some(Blocked::new(
+            Guard::LiveDefaultRoute,
+            format!("the default egress of {table} {what}, and is never changed automatically"),
+        ))
     };
-    match &r.target {
-        RouteTarget::NatGateway(id) => {
-            r.state == "blackhole" || s.nat_gateway(id).is_none_or(|n| n.state != "available")
-        }
-        RouteTarget::InternetGateway(id) => r.state == "blackhole" || !s.igw_attached(id),
-        _ => false,
+    match (fix, default_route_state(s)) {
+        (RouteFix::CreateDefaultRoute { .. }, DefaultRoute::Missing { .. }) => None,
+        (
+            RouteFix::ReplaceDefaultRoute { previous, .. },
+            DefaultRoute::Dead {
+                route,
+                replaceable: true,
+                ..
+            },
+        ) if &route == previous => None,
+        (RouteFix::ReplaceDefaultRoute { .. }, DefaultRoute::Missing { .. }) => Some(Blocked::new(
+            Guard::RouteChangedSinceSnapshot,
+            format!("{table} has no default route to replace"),
+        )),
+        (_, DefaultRoute::Alive { routes, .. }) => live(format!(
+            "is alive ({})",
+            routes
+                .iter()
+                .map(|r| r.target.id())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        (_, DefaultRoute::Dead { route, .. }) => live(format!(
+            "-> {} is dead but leads where this function does not replace routes",
+            route.target.id()
+        )),
+        (_, DefaultRoute::Unknown { why }) => live(format!("cannot be judged ({why})")),
     }
 }
 
-fn recycle_step(input: &PlanInput) -> (Option<PlannedAction>, Option<(Guard, String)>) {
+fn shared_table_guard(input: &PlanInput) -> Option<Blocked> {
+    if input.allow_shared_route_tables {
+        return None;
+    }
+    let s = input.snapshot;
+    let table = &s.route_table;
+    if table.main {
+        return Some(Blocked::new(
+            Guard::SharedRouteTable,
+            format!(
+                "{} is the main route table of {}: it serves every subnet without an explicit association; set ALLOW_SHARED_ROUTE_TABLES=true to let it be changed, or associate {} with a table of its own",
+                table.id, s.instance.vpc_id, s.subnet.id
+            ),
+        ));
+    }
+    let outside: Vec<&str> = table
+        .subnets
+        .iter()
+        .filter(|sub| !s.group_subnets.contains(sub))
+        .map(String::as_str)
+        .collect();
+    (!outside.is_empty()).then(|| {
+        Blocked::new(
+            Guard::SharedRouteTable,
+            format!(
+                "{} also serves {} outside this group; set ALLOW_SHARED_ROUTE_TABLES=true to let it be changed",
+                table.id,
+                outside.join(", ")
+            ),
+        )
+    })
+}
+
+/// The recycle step for `RECYCLE`, or the guard that stops it (the route fix still applies).
+fn recycle_step(input: &PlanInput) -> Result<Option<RecycleStep>, Blocked> {
     let s = input.snapshot;
     match input.recycle {
-        Recycle::None => (None, None),
-        Recycle::Instance => (
-            Some(PlannedAction::TerminateInstance {
-                instance_id: s.instance.id.clone(),
-                asg_name: input.target.asg_name.clone(),
-            }),
-            None,
-        ),
-        Recycle::Nodegroup => {
-            let (Some(name), Some(ng)) = (&input.target.nodegroup, &s.nodegroup) else {
-                return (
-                    None,
-                    Some((
-                        Guard::NotAManagedNodegroup,
-                        format!(
-                            "{} is not a managed nodegroup; use RECYCLE=instance to replace the stuck instance",
-                            input.target.asg_name
-                        ),
-                    )),
-                );
-            };
-            match input.registration {
-                Registration::Missing { nodegroup_nodes: 0 } => (
-                    Some(PlannedAction::RescaleNodegroup {
-                        cluster: s.cluster.name.clone(),
-                        nodegroup: name.clone(),
-                        desired_size: ng.desired_size.unwrap_or(1).max(1),
-                    }),
-                    None,
-                ),
-                Registration::Missing { nodegroup_nodes } => (
-                    None,
-                    Some((
-                        Guard::NodegroupHasRegisteredNodes,
-                        format!(
-                            "{nodegroup_nodes} node(s) of {name} are registered; scaling to 0 would take them down"
-                        ),
-                    )),
-                ),
-                Registration::Unknown { reason } => (
-                    None,
-                    Some((
-                        Guard::RegistrationUnknown,
-                        format!("cannot tell whether nodes of {name} are registered: {reason}"),
-                    )),
-                ),
-                Registration::Registered { .. } => (None, None),
-            }
+        Recycle::None => Ok(None),
+        Recycle::Instance => Ok(Some(RecycleStep::TerminateInstance {
+            instance_id: s.instance.id.clone(),
+            asg_name: input.target.asg_name.clone(),
+        })),
+        Recycle::Nodegroup => nodegroup_rescale(input).map(Some),
+    }
+}
+
+fn nodegroup_rescale(input: &PlanInput) -> Result<RecycleStep, Blocked> {
+    let s = input.snapshot;
+    let (Some(name), Some(ng)) = (&input.target.nodegroup, &s.nodegroup) else {
+        return Err(Blocked::new(
+            Guard::NotAManagedNodegroup,
+            format!(
+                "{} is not a managed nodegroup; use RECYCLE=instance to replace the stuck instance",
+                input.target.asg_name
+            ),
+        ));
+    };
+    match input.registration {
+        Registration::Missing { nodegroup_nodes: 0 } | Registration::Registered { .. } => {
+            Ok(RecycleStep::RescaleNodegroup {
+                cluster: s.cluster.name.clone(),
+                nodegroup: name.clone(),
+                desired_size: ng.desired_size.unwrap_or(1).max(1),
+            })
         }
+        Registration::Missing { nodegroup_nodes } => Err(Blocked::new(
+            Guard::NodegroupHasRegisteredNodes,
+            format!(
+                "{nodegroup_nodes} node(s) of {name} are registered; scaling to 0 would take them down"
+            ),
+        )),
+        Registration::Unknown { reason } => Err(Blocked::new(
+            Guard::RegistrationUnknown,
+            format!("cannot tell whether nodes of {name} are registered: {reason}"),
+        )),
+    }
+}
+
+/// What the route table looks like right before the write, compared with what the fix expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recheck {
+    /// Exactly as expected: write.
+    Write,
+    /// Someone already made exactly this change.
+    AlreadyDone(String),
+    /// The table changed meanwhile: leave it as it is.
+    Changed(Blocked),
+}
+
+/// Compares the table as it is now with the fix: the whole default route (target and state) must still
+/// be what the snapshot saw.
+pub fn recheck_route(fix: &RouteFix, now: &RouteTable) -> Recheck {
+    let table = &now.id;
+    let nat = fix.nat_gateway_id();
+    let changed =
+        |detail: String| Recheck::Changed(Blocked::new(Guard::RouteChangedSinceSnapshot, detail));
+    match (fix, now.default_route()) {
+        (_, Some(r)) if r.target.id() == nat && r.state == RouteState::Active => Recheck::AlreadyDone(format!(
+            "{table} already routes 0.0.0.0/0 -> {nat} (written by another invocation or a person)"
+        )),
+        (RouteFix::CreateDefaultRoute { .. }, None) => Recheck::Write,
+        (RouteFix::CreateDefaultRoute { .. }, Some(r)) => changed(format!(
+            "{table} now has 0.0.0.0/0 -> {} ({}); it is left as it is",
+            r.target.id(),
+            r.state
+        )),
+        (RouteFix::ReplaceDefaultRoute { previous, .. }, Some(r)) if r == previous => Recheck::Write,
+        (RouteFix::ReplaceDefaultRoute { previous, .. }, Some(r)) => changed(format!(
+            "{table} now routes 0.0.0.0/0 -> {} ({}) instead of the dead -> {} ({}); it is left as it is",
+            r.target.id(),
+            r.state,
+            previous.target.id(),
+            previous.state
+        )),
+        (RouteFix::ReplaceDefaultRoute { .. }, None) => changed(format!(
+            "{table} no longer has the dead default route; it is left as it is"
+        )),
     }
 }
 
@@ -375,6 +317,7 @@ mod tests {
     use super::*;
     use crate::fixture::{self, *};
     use crate::rules::diagnose;
+    use crate::snapshot::RouteTarget;
 
     fn target() -> Target {
         Target {
@@ -391,7 +334,7 @@ mod tests {
         reg: Registration,
         allow_shared: bool,
     ) -> Decision {
-        let findings = diagnose(s);
+        let findings = diagnose(s).findings;
         plan(&PlanInput {
             snapshot: s,
             findings: &findings,
@@ -420,14 +363,14 @@ mod tests {
             d,
             Decision::Apply {
                 actions: vec![
-                    PlannedAction::CreateDefaultRoute {
+                    Action::Route(RouteFix::CreateDefaultRoute {
                         route_table_id: NEW_TABLE.into(),
                         nat_gateway_id: NAT_A.into()
-                    },
-                    PlannedAction::TerminateInstance {
+                    }),
+                    Action::Recycle(RecycleStep::TerminateInstance {
                         instance_id: INSTANCE.into(),
                         asg_name: "eks-new_nodegroup_2-abcd".into()
-                    },
+                    }),
                 ],
                 recycle_skipped: None,
             }
@@ -465,7 +408,10 @@ mod tests {
             matches!(
                 d,
                 Decision::Blocked {
-                    guard: Guard::SharedRouteTable,
+                    blocked: Blocked {
+                        guard: Guard::SharedRouteTable,
+                        ..
+                    },
                     ..
                 }
             ),
@@ -481,11 +427,11 @@ mod tests {
         t.subnets.push("subnet-someone-else".into());
         let s = fixture::seed().with_route_table(t);
         let d = decide(&s, Mode::Remediate, Recycle::Instance, missing(), false);
-        let Decision::Blocked { guard, detail, .. } = d else {
+        let Decision::Blocked { blocked, .. } = d else {
             panic!("expected blocked")
         };
-        assert_eq!(guard, Guard::SharedRouteTable);
-        assert!(detail.contains("subnet-someone-else"));
+        assert_eq!(blocked.guard, Guard::SharedRouteTable);
+        assert!(blocked.detail.contains("subnet-someone-else"));
     }
 
     fn s_table() -> crate::snapshot::RouteTable {
@@ -501,7 +447,10 @@ mod tests {
             RouteTarget::VpcPeering("pcx-1".into()),
         ] {
             let s = fixture::seed().with_new_subnet_default(target.clone());
-            assert!(!default_route_is_dead(&s), "{target:?}");
+            assert!(
+                matches!(default_route_state(&s), DefaultRoute::Alive { .. }),
+                "{target:?}"
+            );
             let d = decide(&s, Mode::Remediate, Recycle::Instance, missing(), true);
             assert!(
                 matches!(d, Decision::NoChange { .. }),
@@ -520,11 +469,11 @@ mod tests {
         assert_eq!(
             d,
             Decision::Apply {
-                actions: vec![PlannedAction::ReplaceDefaultRoute {
+                actions: vec![Action::Route(RouteFix::ReplaceDefaultRoute {
                     route_table_id: NEW_TABLE.into(),
                     nat_gateway_id: NAT_A.into(),
-                    previous_target: "nat-0dead".into()
-                }],
+                    previous: s.route_table.routes[1].clone(),
+                })],
                 recycle_skipped: None
             }
         );
@@ -548,7 +497,7 @@ mod tests {
         };
         assert_eq!(actions.len(), 1);
         assert_eq!(
-            recycle_skipped.map(|(g, _)| g),
+            recycle_skipped.map(|b| b.guard),
             Some(Guard::NodegroupHasRegisteredNodes)
         );
 
@@ -564,11 +513,11 @@ mod tests {
         };
         assert_eq!(
             actions[1],
-            PlannedAction::RescaleNodegroup {
+            Action::Recycle(RecycleStep::RescaleNodegroup {
                 cluster: "eks-workshop".into(),
                 nodegroup: "new_nodegroup_2".into(),
                 desired_size: 1
-            }
+            })
         );
     }
 
@@ -593,7 +542,7 @@ mod tests {
         };
         assert!(actions[0].is_route_change());
         assert_eq!(
-            recycle_skipped.map(|(g, _)| g),
+            recycle_skipped.map(|b| b.guard),
             Some(Guard::RegistrationUnknown)
         );
         let d = decide(
@@ -621,12 +570,92 @@ mod tests {
         let Decision::NoChange { would_apply, .. } = d else {
             panic!()
         };
-        let cmds: Vec<String> = would_apply.iter().map(|a| a.command("us-west-2")).collect();
+        let cmds: Vec<String> = would_apply
+            .iter()
+            .map(|a| crate::commands::action("us-west-2", a).to_string())
+            .collect();
         assert!(cmds[0].starts_with("aws ec2 create-route"));
         assert!(
             cmds[1].contains("desiredSize=0")
                 && cmds[1].contains("wait nodegroup-active")
                 && cmds[1].ends_with("desiredSize=1")
         );
+    }
+
+    fn seed_table_now(default: Option<crate::snapshot::Route>) -> RouteTable {
+        let mut routes = vec![local()];
+        routes.extend(default);
+        table(NEW_TABLE, false, &[NEW_SUBNET], routes)
+    }
+
+    fn create() -> RouteFix {
+        RouteFix::CreateDefaultRoute {
+            route_table_id: NEW_TABLE.into(),
+            nat_gateway_id: NAT_A.into(),
+        }
+    }
+
+    #[test]
+    fn write_time_recheck_writes_only_onto_the_table_the_snapshot_saw() {
+        assert_eq!(
+            recheck_route(&create(), &seed_table_now(None)),
+            Recheck::Write
+        );
+        let ours = route("0.0.0.0/0", RouteTarget::NatGateway(NAT_A.into()));
+        assert!(matches!(
+            recheck_route(&create(), &seed_table_now(Some(ours))),
+            Recheck::AlreadyDone(_)
+        ));
+        let theirs = route("0.0.0.0/0", RouteTarget::TransitGateway("tgw-1".into()));
+        assert!(matches!(
+            recheck_route(&create(), &seed_table_now(Some(theirs))),
+            Recheck::Changed(Blocked {
+                guard: Guard::RouteChangedSinceSnapshot,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_replace_compares_the_whole_route_not_just_its_target() {
+        let dead = crate::snapshot::Route {
+            state: RouteState::Blackhole,
+            ..route("0.0.0.0/0", RouteTarget::NatGateway("nat-0dead".into()))
+        };
+        let fix = RouteFix::ReplaceDefaultRoute {
+            route_table_id: NEW_TABLE.into(),
+            nat_gateway_id: NAT_A.into(),
+            previous: dead.clone(),
+        };
+        assert_eq!(
+            recheck_route(&fix, &seed_table_now(Some(dead.clone()))),
+            Recheck::Write
+        );
+        let revived = crate::snapshot::Route {
+            state: RouteState::Active,
+            ..dead
+        };
+        assert!(matches!(
+            recheck_route(&fix, &seed_table_now(Some(revived))),
+            Recheck::Changed(_)
+        ));
+        assert!(matches!(
+            recheck_route(&fix, &seed_table_now(None)),
+            Recheck::Changed(_)
+        ));
+    }
+
+    #[test]
+    fn a_pending_nat_is_not_a_dead_route() {
+        let mut s =
+            fixture::seed().with_new_subnet_default(RouteTarget::NatGateway("nat-new".into()));
+        s.nat_gateways
+            .push(nat("nat-new", PUBLIC_SUBNET_B, "us-west-2b", "pending"));
+        assert!(matches!(
+            default_route_state(&s),
+            DefaultRoute::Alive { .. }
+        ));
+        let d = decide(&s, Mode::Remediate, Recycle::Instance, missing(), false);
+        assert!(matches!(d, Decision::NoChange { .. }), "{d:?}");
     }
 }

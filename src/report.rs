@@ -1,30 +1,31 @@
-//! The SNS report (DESIGN.md section 7): a subject under 100 characters, a body in the seed's order (what
-//! was seen, the cause, what was done or what to run, how to verify), filterable message attributes, and
-//! the same report as JSON for machine subscribers.
+//! The report, rendered (pure): a subject under 100 characters, a body in the incident's order (what was
+//! seen, the cause, what was done or what to run, how to verify), filterable message attributes, and the
+//! same report as JSON for machine subscribers. Publishing lives in `publish`.
 
-use std::fmt::Write;
+use std::fmt::{self, Display, Formatter};
 
-use aws_sdk_sns::types::MessageAttributeValue;
-use serde_json::json;
+use serde_json::{json, Value};
 
+use crate::action::{Action, ActionResult, ActionStatus};
+use crate::commands::{self, CommandLine};
 use crate::config::Mode;
-use crate::context::Clients;
-use crate::error::{aws, Result};
-use crate::finding::{worst, Severity};
-use crate::outcome::{ActionStatus, EventReport, Outcome, Registration};
-use crate::plan::PlannedAction;
+use crate::error::ErrorKind;
+use crate::finding::{worst, Finding, Severity};
+use crate::outcome::{EventReport, Outcome};
+use crate::registration::Registration;
 use crate::snapshot::Snapshot;
 
+/// SNS takes subjects of fewer than 100 characters.
 pub const SUBJECT_LIMIT: usize = 99;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notice {
     pub subject: String,
     pub text: String,
-    /// `cluster`, `nodegroup`, `outcome`, `severity`.
+    /// `cluster`, `nodegroup`, `outcome`, `severity`; never empty (SNS rejects empty attributes).
     pub attributes: Vec<(&'static str, String)>,
     /// The structured report (with `text`), delivered to SQS, Lambda and HTTP subscribers.
-    pub json: serde_json::Value,
+    pub json: Value,
 }
 
 pub fn severity(report: &EventReport) -> Severity {
@@ -34,27 +35,36 @@ pub fn severity(report: &EventReport) -> Severity {
     }
 }
 
-/// Printable ASCII only, no line breaks, under 100 characters (SNS rejects anything else).
-pub fn subject(report: &EventReport) -> String {
-    let who = format!(
-        "{}/{}",
-        report.cluster.as_deref().unwrap_or("?"),
-        report.nodegroup.as_deref().unwrap_or("self-managed")
-    );
-    let cause = report
-        .findings
+/// The finding that names the cause: the first blocker, else the first finding.
+fn cause(report: &EventReport) -> Option<&Finding> {
+    let findings = &report.findings;
+    findings
         .iter()
         .find(|f| f.severity == Severity::Blocker)
-        .or(report.findings.first())
-        .map(|f| f.code.as_str())
-        .unwrap_or("");
+        .or(findings.first())
+}
+
+fn who(report: &EventReport) -> String {
+    let s = &report.subject;
+    format!(
+        "{}/{}",
+        s.cluster.as_deref().unwrap_or("?"),
+        s.nodegroup.as_deref().unwrap_or("self-managed")
+    )
+}
+
+/// Printable ASCII only, no line breaks, under 100 characters (SNS rejects anything else).
+pub fn subject(report: &EventReport) -> String {
+    let who = who(report);
+    let cause = cause(report).map(|f| f.code.as_str()).unwrap_or("");
     let mut s = match &report.outcome {
         Outcome::Registered { .. } => {
             format!("EKS node joined: {who} registered after remediation")
         }
-        Outcome::Failed { error_kind, .. } if error_kind == "Remediation" => {
-            format!("EKS node not joined: {who} fix failed - {cause}")
-        }
+        Outcome::Failed {
+            error_kind: ErrorKind::Remediation,
+            ..
+        } => format!("EKS node not joined: {who} fix failed - {cause}"),
         Outcome::Failed { .. } => format!("EKS node check failed: {who}"),
         o if cause.is_empty() => format!("EKS node not joined: {who} {}", o.name()),
         o => format!("EKS node not joined: {who} {} - {cause}", o.name()),
@@ -67,8 +77,42 @@ pub fn subject(report: &EventReport) -> String {
     s
 }
 
+fn attribute(value: Option<&str>, fallback: &str) -> String {
+    match value.map(str::trim) {
+        Some(v) if !v.is_empty() => v.to_string(),
+        _ => fallback.to_string(),
+    }
+}
+
+pub fn attributes(report: &EventReport) -> Vec<(&'static str, String)> {
+    let s = &report.subject;
+    vec![
+        ("cluster", attribute(s.cluster.as_deref(), "unknown")),
+        (
+            "nodegroup",
+            attribute(s.nodegroup.as_deref(), "self-managed"),
+        ),
+        ("outcome", report.outcome.name().to_string()),
+        ("severity", severity(report).to_string()),
+    ]
+}
+
 pub fn render(report: &EventReport, snapshot: Option<&Snapshot>, mode: Mode) -> Notice {
-    let text = body(report, snapshot, mode);
+    let text = Body {
+        report,
+        snapshot,
+        mode,
+    }
+    .to_string();
+    Notice {
+        subject: subject(report),
+        attributes: attributes(report),
+        json: machine_json(report, mode, &text),
+        text,
+    }
+}
+
+fn machine_json(report: &EventReport, mode: Mode, text: &str) -> Value {
     let mut json =
         serde_json::to_value(report).unwrap_or_else(|e| json!({ "render_error": e.to_string() }));
     if let Some(obj) = json.as_object_mut() {
@@ -76,426 +120,370 @@ pub fn render(report: &EventReport, snapshot: Option<&Snapshot>, mode: Mode) -> 
         obj.remove("notified");
         obj.remove("notify_error");
         obj.insert("mode".to_string(), json!(mode));
-        obj.insert("severity".to_string(), json!(severity(report).as_str()));
+        obj.insert("severity".to_string(), json!(severity(report)));
         obj.insert("text".to_string(), json!(text));
     }
-    Notice {
-        subject: subject(report),
-        attributes: vec![
-            (
-                "cluster",
-                report
-                    .cluster
-                    .clone()
-                    .unwrap_or_else(|| "unknown".to_string()),
-            ),
-            (
-                "nodegroup",
-                report
-                    .nodegroup
-                    .clone()
-                    .unwrap_or_else(|| "self-managed".to_string()),
-            ),
-            ("outcome", report.outcome.name().to_string()),
-            ("severity", severity(report).as_str().to_string()),
-        ],
-        text,
-        json,
+    json
+}
+
+fn region(snapshot: Option<&Snapshot>) -> &str {
+    snapshot.map(|s| s.region.as_str()).unwrap_or("<region>")
+}
+
+/// The whole body: each section renders itself.
+struct Body<'a> {
+    report: &'a EventReport,
+    snapshot: Option<&'a Snapshot>,
+    mode: Mode,
+}
+
+impl Display for Body<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let r = self.report;
+        write!(f, "{}", Header(r, self.mode))?;
+        let verify = Verify(r, self.snapshot);
+        if let Outcome::Registered { .. } = r.outcome {
+            return write!(f, "{}{verify}", Resolved(r));
+        }
+        write!(f, "{}", Seen(r, self.snapshot))?;
+        write!(f, "{}", Cause(r))?;
+        write!(f, "{}", Done(r, region(self.snapshot)))?;
+        write!(f, "{verify}")
     }
 }
 
-fn selector(report: &EventReport) -> String {
-    match &report.nodegroup {
-        Some(ng) => format!("kubectl get nodes --selector=eks.amazonaws.com/nodegroup={ng}"),
-        None => "kubectl get nodes".to_string(),
+struct Header<'a>(&'a EventReport, Mode);
+
+impl Display for Header<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let s = &self.0.subject;
+        writeln!(
+            f,
+            "Cluster {}, nodegroup {}, instance {}",
+            s.cluster.as_deref().unwrap_or("?"),
+            s.nodegroup.as_deref().unwrap_or("(self-managed group)"),
+            s.instance_id.as_deref().unwrap_or("?")
+        )?;
+        writeln!(f, "Outcome: {} (MODE={})", self.0.outcome.name(), self.1)
     }
 }
 
-fn body(report: &EventReport, snapshot: Option<&Snapshot>, mode: Mode) -> String {
-    let mut t = String::new();
-    let cluster = report.cluster.as_deref().unwrap_or("?");
-    let nodegroup = report
-        .nodegroup
-        .as_deref()
-        .unwrap_or("(self-managed group)");
-    let instance = report.instance_id.as_deref().unwrap_or("?");
-    let _ = writeln!(
-        t,
-        "Cluster {cluster}, nodegroup {nodegroup}, instance {instance}"
-    );
-    let _ = writeln!(
-        t,
-        "Outcome: {} (MODE={})",
-        report.outcome.name(),
-        mode_name(mode)
-    );
+struct Resolved<'a>(&'a EventReport);
 
-    if let Outcome::Registered {
-        node_name,
-        ready,
-        seconds_to_register,
-        ..
-    } = &report.outcome
-    {
-        let _ = writeln!(
-            t,
-            "\nThe earlier remediation worked: node {node_name} registered{}{}.",
-            if *ready {
-                " and is Ready"
-            } else {
-                " (not Ready yet)"
-            },
-            seconds_to_register
-                .map(|s| format!(" {s} s after launch"))
-                .unwrap_or_default()
-        );
-        let _ = writeln!(t, "\nHow to verify\n  {}", selector(report));
-        return t;
+impl Display for Resolved<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let Outcome::Registered {
+            node_name,
+            ready,
+            seconds_to_register,
+            ..
+        } = &self.0.outcome
+        else {
+            return Ok(());
+        };
+        let ready = if *ready {
+            " and is Ready"
+        } else {
+            " (not Ready yet)"
+        };
+        let after = seconds_to_register
+            .map(|s| format!(" {s} s after launch"))
+            .unwrap_or_default();
+        writeln!(
+            f,
+            "\nThe earlier remediation worked: node {node_name} registered{ready}{after}."
+        )
     }
+}
 
-    let _ = writeln!(t, "\nWhat was seen");
-    if let Some(s) = snapshot {
+struct Seen<'a>(&'a EventReport, Option<&'a Snapshot>);
+
+impl Display for Seen<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        writeln!(f, "\nWhat was seen")?;
+        if let Some(s) = self.1 {
+            write!(f, "{}", Network(self.0, s))?;
+        }
+        write!(f, "{}", Kubernetes(self.0))?;
+        write!(f, "{}", Paths(self.0))
+    }
+}
+
+/// The path table: destination, how it is reached, the verdict and the hop that decides it.
+struct Paths<'a>(&'a EventReport);
+
+impl Display for Paths<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        if self.0.paths.is_empty() {
+            return Ok(());
+        }
+        writeln!(f, "  Paths a node needs (TCP 443):")?;
+        for p in &self.0.paths {
+            writeln!(f, "    {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The seed's own investigation: nodegroup, group, instance, subnet, route table.
+struct Network<'a>(&'a EventReport, &'a Snapshot);
+
+impl Display for Network<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let (r, s) = (self.0, self.1);
         if let Some(ng) = &s.nodegroup {
-            let _ = writeln!(
-                t,
+            let issues: Vec<&str> = ng.health_issues.iter().map(|h| h.code.as_str()).collect();
+            writeln!(
+                f,
                 "  Nodegroup {}: {}, desired {} (min {}, max {}), health issues: {}",
                 ng.name,
                 ng.status,
                 opt(ng.desired_size),
                 opt(ng.min_size),
                 opt(ng.max_size),
-                if ng.health_issues.is_empty() {
+                if issues.is_empty() {
                     "none".to_string()
                 } else {
-                    ng.health_issues
-                        .iter()
-                        .map(|h| h.code.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    issues.join(", ")
                 }
-            );
+            )?;
         }
-        let _ = writeln!(
-            t,
-            "  Auto Scaling group {}: launched {} successfully",
-            report.asg_name.as_deref().unwrap_or("?"),
-            s.instance.id
-        );
-        let _ = writeln!(
-            t,
+        let asg = r.subject.asg_name.as_deref().unwrap_or("?");
+        let i = &s.instance;
+        writeln!(
+            f,
+            "  Auto Scaling group {asg}: launched {} successfully",
+            i.id
+        )?;
+        writeln!(
+            f,
             "  Instance {}: {}, private DNS {}, public IP {}",
-            s.instance.id,
-            s.instance.state,
-            s.instance.private_dns_name.as_deref().unwrap_or("none"),
-            s.instance.public_ip.as_deref().unwrap_or("none")
-        );
-        let _ = writeln!(
-            t,
+            i.id,
+            i.state,
+            i.private_dns_name.as_deref().unwrap_or("none"),
+            i.public_ip.as_deref().unwrap_or("none")
+        )?;
+        let sub = &s.subnet;
+        writeln!(
+            f,
             "  Subnet {}: {} in {}, {} free addresses",
-            s.subnet.id, s.subnet.cidr, s.subnet.availability_zone, s.subnet.available_ip_addresses
-        );
-        let _ = writeln!(
-            t,
-            "  Route table {}{}:",
-            s.route_table.id,
-            if s.route_table_is_explicit() {
-                ""
-            } else {
-                " (VPC main table)"
-            }
-        );
-        for r in &s.route_table.routes {
-            let _ = writeln!(
-                t,
-                "    {} -> {} ({})",
-                r.destination,
-                r.target.id(),
-                r.state
-            );
-        }
-    }
-    match &report.registration {
-        Some(Registration::Missing { .. }) => {
-            let _ = writeln!(
-                t,
-                "  Kubernetes: no node for {instance} (`{}` does not list it)",
-                selector(report)
-            );
-        }
-        Some(Registration::Unknown { reason }) => {
-            let _ = writeln!(t, "  Kubernetes: registration unknown ({reason})");
-        }
-        Some(Registration::Registered { node_name, .. }) => {
-            let _ = writeln!(t, "  Kubernetes: node {node_name} is registered");
-        }
-        None => {}
-    }
-
-    let _ = writeln!(t, "\nCause");
-    if let Outcome::Failed {
-        error,
-        retryable,
-        error_kind,
-    } = &report.outcome
-    {
-        let what = if error_kind == "Remediation" {
-            "The fix could not be applied"
+            sub.id, sub.cidr, sub.availability_zone, sub.available_ip_addresses
+        )?;
+        let main = if s.route_table_is_explicit() {
+            ""
         } else {
-            "The check itself failed"
+            " (VPC main table)"
         };
-        let _ = writeln!(
-            t,
-            "  {what} ({}): {error}",
-            if *retryable {
+        writeln!(f, "  Route table {}{main}:", s.route_table.id)?;
+        for route in &s.route_table.routes {
+            writeln!(
+                f,
+                "    {} -> {} ({})",
+                route.destination,
+                route.target.id(),
+                route.state
+            )?;
+        }
+        Ok(())
+    }
+}
+
+struct Kubernetes<'a>(&'a EventReport);
+
+impl Display for Kubernetes<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let r = self.0;
+        let instance = r.subject.instance_id.as_deref().unwrap_or("?");
+        match &r.registration {
+            Some(Registration::Missing { .. }) => writeln!(
+                f,
+                "  Kubernetes: no node for {instance} (`{}` does not list it)",
+                commands::get_nodes(r.subject.nodegroup.as_deref())
+            ),
+            Some(Registration::Unknown { reason }) => {
+                writeln!(f, "  Kubernetes: registration unknown ({reason})")
+            }
+            Some(Registration::Registered { node_name, .. }) => {
+                writeln!(f, "  Kubernetes: node {node_name} is registered")
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+struct Cause<'a>(&'a EventReport);
+
+impl Display for Cause<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        writeln!(f, "\nCause")?;
+        if let Outcome::Failed {
+            error,
+            retryable,
+            error_kind,
+        } = &self.0.outcome
+        {
+            let what = match error_kind {
+                ErrorKind::Remediation => "The fix could not be applied",
+                _ => "The check itself failed",
+            };
+            let retry = if *retryable {
                 "will be retried"
             } else {
                 "not retryable"
-            }
-        );
-    }
-    for f in &report.findings {
-        let _ = writeln!(
-            t,
-            "  [{}] {}: {}",
-            f.severity.as_str(),
-            f.code.as_str(),
-            f.summary
-        );
-        for e in &f.evidence {
-            let _ = writeln!(t, "    - {}", e.trim_start());
+            };
+            writeln!(f, "  {what} ({retry}): {error}")?;
         }
+        for finding in &self.0.findings {
+            write!(f, "{}", FindingText(finding))?;
+        }
+        Ok(())
     }
+}
 
-    let region = snapshot.map(|s| s.region.as_str()).unwrap_or("<region>");
-    let run_commands = |t: &mut String, actions: &[PlannedAction]| {
-        let mut commands: Vec<String> = actions.iter().map(|a| a.command(region)).collect();
-        if actions.is_empty() {
-            commands = report
-                .findings
-                .iter()
-                .flat_map(|f| f.remedy.commands.clone())
-                .collect();
+struct FindingText<'a>(&'a Finding);
+
+impl Display for FindingText<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let finding = self.0;
+        writeln!(
+            f,
+            "  [{}] {}: {}",
+            finding.severity, finding.code, finding.summary
+        )?;
+        for line in &finding.evidence {
+            writeln!(f, "    - {}", line.trim_start())?;
         }
-        for c in commands {
-            let _ = writeln!(t, "  {c}");
-        }
-        for note in report
-            .findings
-            .iter()
-            .filter_map(|f| f.remedy.note.as_deref())
-        {
-            let _ = writeln!(t, "  Note: {note}");
-        }
-    };
-    match &report.outcome {
-        Outcome::Remediated { actions } => {
-            let _ = writeln!(t, "\nWhat was done");
-            for (i, a) in actions.iter().enumerate() {
-                let _ = writeln!(
-                    t,
-                    "  {}. {}: {}",
-                    i + 1,
-                    a.action.describe(),
-                    status_name(a.status)
-                );
-                if a.status != ActionStatus::Applied {
-                    let _ = writeln!(t, "     {}", a.detail);
-                }
-            }
-            if actions
-                .iter()
-                .any(|a| a.status == ActionStatus::Failed || a.status == ActionStatus::Skipped)
-            {
-                let _ = writeln!(t, "\nWhat is left to run");
-                let left: Vec<PlannedAction> = actions
+        Ok(())
+    }
+}
+
+/// What was done, and what is left for a human to run.
+struct Done<'a>(&'a EventReport, &'a str);
+
+impl Display for Done<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let (r, region) = (self.0, self.1);
+        let run = |actions: &[Action]| ToRun {
+            report: r,
+            region,
+            actions: actions.to_vec(),
+        };
+        match &r.outcome {
+            Outcome::Remediated { actions } => {
+                write!(f, "{}", Steps(actions))?;
+                let left: Vec<Action> = actions
                     .iter()
-                    .filter(|a| matches!(a.status, ActionStatus::Failed | ActionStatus::Skipped))
+                    .filter(|a| !a.took_effect())
                     .map(|a| a.action.clone())
                     .collect();
-                run_commands(&mut t, &left);
+                if left.is_empty() {
+                    return Ok(());
+                }
+                write!(f, "\nWhat is left to run\n{}", run(&left))
+            }
+            Outcome::RemediationBlocked {
+                guard,
+                detail,
+                would_apply,
+                ..
+            } => {
+                writeln!(
+                    f,
+                    "\nWhat was done\n  Nothing: guard {guard} stopped the fix: {detail}"
+                )?;
+                write!(
+                    f,
+                    "\nWhat to run (once the guard's concern is settled)\n{}",
+                    run(would_apply)
+                )
+            }
+            Outcome::Diagnosed {
+                why_no_change,
+                would_apply,
+            } => {
+                writeln!(f, "\nWhat was done\n  Nothing: {why_no_change}")?;
+                write!(f, "\nWhat to run\n{}", run(would_apply))
+            }
+            Outcome::Failed { .. } if !r.findings.is_empty() => {
+                write!(f, "\nWhat to run\n{}", run(&[]))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+struct Steps<'a>(&'a [ActionResult]);
+
+impl Display for Steps<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        writeln!(f, "\nWhat was done")?;
+        for (i, a) in self.0.iter().enumerate() {
+            let status = match a.status {
+                ActionStatus::Applied => "applied",
+                ActionStatus::AlreadyPresent => "already present",
+                ActionStatus::Skipped => "skipped",
+                ActionStatus::Failed => "FAILED",
+            };
+            writeln!(f, "  {}. {}: {status}", i + 1, a.action.describe())?;
+            if a.status != ActionStatus::Applied {
+                writeln!(f, "     {}", a.detail)?;
             }
         }
-        Outcome::RemediationBlocked {
-            guard,
-            detail,
-            would_apply,
-            ..
-        } => {
-            let _ = writeln!(
-                t,
-                "\nWhat was done\n  Nothing: guard {} stopped the fix: {detail}",
-                guard.as_str()
-            );
-            let _ = writeln!(t, "\nWhat to run (once the guard's concern is settled)");
-            run_commands(&mut t, would_apply);
-        }
-        Outcome::Diagnosed {
-            why_no_change,
-            would_apply,
-        } => {
-            let _ = writeln!(t, "\nWhat was done\n  Nothing: {why_no_change}");
-            let _ = writeln!(t, "\nWhat to run");
-            run_commands(&mut t, would_apply);
-        }
-        Outcome::Failed { .. } if !report.findings.is_empty() => {
-            let _ = writeln!(t, "\nWhat to run");
-            run_commands(&mut t, &[]);
-        }
-        _ => {}
+        Ok(())
     }
+}
 
-    let _ = writeln!(t, "\nHow to verify\n  {}", selector(report));
-    if let Some(s) = snapshot {
-        let _ = writeln!(
-            t,
-            "  aws ec2 describe-route-tables --region {} --route-table-ids {} --query 'RouteTables[0].Routes'",
-            s.region, s.route_table.id
-        );
+/// The commands for the given actions, or every finding's commands when there are none; then the notes.
+struct ToRun<'a> {
+    report: &'a EventReport,
+    region: &'a str,
+    actions: Vec<Action>,
+}
+
+impl Display for ToRun<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let findings = &self.report.findings;
+        let lines: Vec<CommandLine> = if self.actions.is_empty() {
+            findings
+                .iter()
+                .flat_map(|x| x.remedy.commands.clone())
+                .collect()
+        } else {
+            self.actions
+                .iter()
+                .map(|a| commands::action(self.region, a))
+                .collect()
+        };
+        for line in lines {
+            writeln!(f, "  {line}")?;
+        }
+        for note in findings.iter().filter_map(|x| x.remedy.note.as_deref()) {
+            writeln!(f, "  Note: {note}")?;
+        }
+        Ok(())
     }
-    t
+}
+
+struct Verify<'a>(&'a EventReport, Option<&'a Snapshot>);
+
+impl Display for Verify<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let nodegroup = self.0.subject.nodegroup.as_deref();
+        writeln!(f, "\nHow to verify\n  {}", commands::get_nodes(nodegroup))?;
+        if let Some(s) = self.1 {
+            writeln!(
+                f,
+                "  {}",
+                commands::describe_routes(&s.region, &s.route_table.id)
+            )?;
+        }
+        Ok(())
+    }
 }
 
 fn opt(v: Option<i32>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "?".to_string())
 }
 
-fn mode_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Alert => "alert",
-        Mode::Remediate => "remediate",
-    }
-}
-
-fn status_name(s: ActionStatus) -> &'static str {
-    match s {
-        ActionStatus::Applied => "applied",
-        ActionStatus::AlreadyPresent => "already present",
-        ActionStatus::Skipped => "skipped",
-        ActionStatus::Failed => "FAILED",
-    }
-}
-
-pub async fn publish(clients: &Clients, topic_arn: &str, notice: &Notice) -> Result<()> {
-    let json_text = notice.json.to_string();
-    // Per-protocol bodies: people read text, machines get JSON.
-    let message = json!({
-        "default": notice.text,
-        "email": notice.text,
-        "email-json": json_text,
-        "sqs": json_text,
-        "lambda": json_text,
-        "http": json_text,
-        "https": json_text,
-        "firehose": json_text,
-    });
-    let mut request = clients
-        .sns
-        .publish()
-        .topic_arn(topic_arn)
-        .subject(&notice.subject)
-        .message_structure("json")
-        .message(message.to_string());
-    for (key, value) in &notice.attributes {
-        let attr = MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(value)
-            .build()
-            .map_err(|e| crate::error::Error::Remediation {
-                step: "sns:Publish".to_string(),
-                message: e.to_string(),
-                retryable: false,
-            })?;
-        request = request.message_attributes(*key, attr);
-    }
-    request.send().await.map_err(aws("sns:Publish"))?;
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::fixture;
-    use crate::plan::{plan, Decision, PlanInput};
-    use crate::rules::diagnose;
-    use crate::target::Target;
-
-    fn seed_report(mode: Mode) -> (EventReport, Snapshot) {
-        let s = fixture::seed();
-        let findings = diagnose(&s);
-        let registration = Registration::Missing { nodegroup_nodes: 0 };
-        let target = Target {
-            cluster: "eks-workshop".into(),
-            nodegroup: Some("new_nodegroup_2".into()),
-            asg_name: "eks-new_nodegroup_2-abcd".into(),
-        };
-        let decision = plan(&PlanInput {
-            snapshot: &s,
-            findings: &findings,
-            registration: &registration,
-            target: &target,
-            mode,
-            recycle: crate::config::Recycle::Instance,
-            allow_shared_route_tables: false,
-        });
-        let Decision::NoChange { why, would_apply } = decision else {
-            panic!("alert mode")
-        };
-        let mut r = EventReport::new(Outcome::Diagnosed {
-            why_no_change: why,
-            would_apply,
-        });
-        r.instance_id = Some(fixture::INSTANCE.into());
-        r.asg_name = Some(target.asg_name);
-        r.cluster = Some("eks-workshop".into());
-        r.nodegroup = Some("new_nodegroup_2".into());
-        r.registration = Some(registration);
-        r.findings = findings;
-        (r, s)
-    }
-
-    #[test]
-    fn seed_alert_report_reads_in_the_seeds_order_with_the_exact_fix() {
-        let (r, s) = seed_report(Mode::Alert);
-        let n = render(&r, Some(&s), Mode::Alert);
-        let text = &n.text;
-        let order = ["What was seen", "Nodegroup new_nodegroup_2: ACTIVE", "Instance i-1234abcd1234abcd1: running", "10.42.192.0/19", "10.42.0.0/16 -> local (active)", "Cause", "no-default-route", "What to run", "aws ec2 create-route --region us-west-2 --route-table-id rtb-1234abcd1234abcd1 --destination-cidr-block 0.0.0.0/0 --nat-gateway-id nat-1234abcd1234abcd1", "terminate-instance-in-auto-scaling-group", "How to verify", "kubectl get nodes --selector=eks.amazonaws.com/nodegroup=new_nodegroup_2"];
-        let mut at = 0;
-        for needle in order {
-            let found = text[at..]
-                .find(needle)
-                .unwrap_or_else(|| panic!("{needle:?} missing or out of order in:\n{text}"));
-            at += found + needle.len();
-        }
-        assert_eq!(
-            n.subject,
-            "EKS node not joined: eks-workshop/new_nodegroup_2 diagnosed - no-default-route"
-        );
-        assert_eq!(
-            n.attributes,
-            vec![
-                ("cluster", "eks-workshop".to_string()),
-                ("nodegroup", "new_nodegroup_2".to_string()),
-                ("outcome", "diagnosed".to_string()),
-                ("severity", "blocker".to_string())
-            ]
-        );
-        assert_eq!(n.json["outcome"], "diagnosed");
-        assert_eq!(n.json["findings"][0]["code"], "no-default-route");
-        assert_eq!(n.json["text"], n.text.as_str());
-        assert!(
-            n.json.get("notified").is_none(),
-            "delivery bookkeeping is not part of the message"
-        );
-    }
-
-    #[test]
-    fn subject_stays_under_the_sns_limit_and_ascii() {
-        let (mut r, _) = seed_report(Mode::Alert);
-        r.cluster = Some("c".repeat(80));
-        r.nodegroup = Some("ノードグループ".to_string() + &"n".repeat(60));
-        let s = subject(&r);
-        assert!(s.len() < 100, "{} chars", s.len());
-        assert!(s.chars().all(|c| c.is_ascii() && !c.is_ascii_control()));
-        assert!(s.ends_with("..."));
-    }
-}
+mod tests;

@@ -1,24 +1,207 @@
-//! Plain data of everything the rules look at (DESIGN.md section 5). No SDK types: the rules and the plan
-//! are pure functions of this, and tests build it by hand.
+//! Plain data of everything the rules and the egress evaluator look at. No SDK types: the rules, the
+//! evaluator and the plan are pure functions of this, and tests build it by hand.
+//!
+//! Each field names the AWS API field it is read from. Reads that IAM may deny (network ACLs, security
+//! groups, VPC attributes, prefix lists, cluster ENIs) are held as [`Readable`], so that a denied read makes
+//! the hop that needs it `unknown` instead of failing the whole diagnosis.
+
+use std::fmt;
 
 use serde::Serialize;
 
 pub const DEFAULT_ROUTE: &str = "0.0.0.0/0";
 
+/// Data from a read that may have been refused or failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Readable<T> {
+    Read(T),
+    /// Why it could not be read, e.g. `ec2:DescribeNetworkAcls: UnauthorizedOperation`.
+    NotRead(String),
+}
+
+impl<T> Readable<T> {
+    pub fn get(&self) -> Result<&T, &str> {
+        match self {
+            Readable::Read(t) => Ok(t),
+            Readable::NotRead(why) => Err(why),
+        }
+    }
+}
+
+/// Small EC2/EKS string enums: a known set plus `Other` for anything new, parsed case-insensitively.
+macro_rules! aws_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $var:ident => $s:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum $name {
+            $($(#[$vdoc])* $var,)+
+            /// A value this version does not know, as AWS returned it.
+            Other(String),
+        }
+
+        impl $name {
+            pub fn parse(s: &str) -> Self {
+                $(if s.eq_ignore_ascii_case($s) { return $name::$var; })+
+                $name::Other(s.to_string())
+            }
+
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$var => $s,)+
+                    $name::Other(s) => s,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+aws_enum! {
+    /// `Route.State`.
+    RouteState { Active => "active", Blackhole => "blackhole" }
+}
+
+aws_enum! {
+    /// `NatGateway.State`.
+    NatState {
+        Pending => "pending",
+        Available => "available",
+        Deleting => "deleting",
+        Deleted => "deleted",
+        Failed => "failed",
+    }
+}
+
+aws_enum! {
+    /// `NatGateway.ConnectivityType`.
+    NatConnectivity { Public => "public", Private => "private" }
+}
+
+aws_enum! {
+    /// `VpcEndpoint.State`.
+    EndpointState {
+        PendingAcceptance => "pendingAcceptance",
+        Pending => "pending",
+        Available => "available",
+        Deleting => "deleting",
+        Deleted => "deleted",
+        Rejected => "rejected",
+        Failed => "failed",
+        Expired => "expired",
+    }
+}
+
+aws_enum! {
+    /// `VpcEndpoint.VpcEndpointType`.
+    EndpointType {
+        Interface => "Interface",
+        Gateway => "Gateway",
+        GatewayLoadBalancer => "GatewayLoadBalancer",
+    }
+}
+
+aws_enum! {
+    /// `Instance.State.Name`.
+    InstanceState {
+        Pending => "pending",
+        Running => "running",
+        ShuttingDown => "shutting-down",
+        Terminated => "terminated",
+        Stopping => "stopping",
+        Stopped => "stopped",
+    }
+}
+
+aws_enum! {
+    /// `NetworkAclEntry.RuleAction`.
+    RuleAction { Allow => "allow", Deny => "deny" }
+}
+
+aws_enum! {
+    /// eks `Cluster.KubernetesNetworkConfig.IpFamily`.
+    IpFamily { Ipv4 => "ipv4", Ipv6 => "ipv6" }
+}
+
+/// An IP protocol of a network ACL entry (`NetworkAclEntry.Protocol`: `-1`, `6`, `17`, …) or a security
+/// group rule (`IpPermission.IpProtocol`: `-1`, `tcp`, `6`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// `-1`: every protocol and every port.
+    All,
+    /// `6` / `tcp`.
+    Tcp,
+    /// Any other protocol (UDP, ICMP, …); never matches TCP 443.
+    Other(String),
+}
+
+impl Protocol {
+    pub fn parse(s: &str) -> Self {
+        let s = s.trim();
+        if s == "-1" || s.eq_ignore_ascii_case("all") {
+            Protocol::All
+        } else if s == "6" || s.eq_ignore_ascii_case("tcp") {
+            Protocol::Tcp
+        } else {
+            Protocol::Other(s.to_string())
+        }
+    }
+}
+
+/// An inclusive port range (`PortRange.From`/`To`, `IpPermission.FromPort`/`ToPort`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PortRange {
+    pub from: u16,
+    pub to: u16,
+}
+
+impl PortRange {
+    pub fn contains(&self, port: u16) -> bool {
+        self.from <= port && port <= self.to
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Snapshot {
     pub region: String,
     pub instance: Instance,
+    /// The instance's subnet (ec2 DescribeSubnets).
     pub subnet: Subnet,
-    /// The table that routes the instance's subnet.
+    /// Every subnet of the VPC (ec2 DescribeSubnets, filter `vpc-id`): where endpoints and NATs live.
+    pub vpc_subnets: Vec<Subnet>,
+    pub vpc: Vpc,
+    /// The table that routes the instance's subnet (explicit association, else the main table).
     pub route_table: RouteTable,
     /// Every route table of the VPC (to follow NAT gateways to their own subnet's table).
     pub vpc_route_tables: Vec<RouteTable>,
+    /// Managed prefix lists referenced by routes and rules (ec2 DescribeManagedPrefixLists +
+    /// GetManagedPrefixListEntries).
+    pub prefix_lists: Readable<Vec<PrefixList>>,
     pub nat_gateways: Vec<NatGateway>,
-    /// Internet gateways attached to the instance's VPC.
+    /// Internet gateways attached to the instance's VPC (ec2 DescribeInternetGateways,
+    /// `InternetGateway.InternetGatewayId` where `Attachments[].State` is `available`/`attached`).
     pub attached_internet_gateways: Vec<String>,
+    /// Egress-only internet gateways attached to the VPC (ec2 DescribeEgressOnlyInternetGateways,
+    /// `EgressOnlyInternetGatewayId`).
+    pub egress_only_internet_gateways: Vec<String>,
     pub vpc_endpoints: Vec<VpcEndpoint>,
+    /// The network ACL associated with the instance's subnet (ec2 DescribeNetworkAcls, filter
+    /// `association.subnet-id`).
+    pub network_acl: Readable<NetworkAcl>,
+    /// The security groups of the instance, of the VPC endpoints and of the cluster (ec2
+    /// DescribeSecurityGroups).
+    pub security_groups: Readable<Vec<SecurityGroup>>,
     pub cluster: Cluster,
+    /// The cluster's control-plane network interfaces in the VPC (ec2 DescribeNetworkInterfaces, filter
+    /// `description=Amazon EKS <cluster>`).
+    pub cluster_enis: Readable<Vec<ClusterEni>>,
     pub nodegroup: Option<Nodegroup>,
     /// Subnets the Auto Scaling group launches into (for the shared-route-table guard).
     pub group_subnets: Vec<String>,
@@ -26,51 +209,129 @@ pub struct Snapshot {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Instance {
+    /// `Instance.InstanceId`.
     pub id: String,
-    pub state: String,
+    /// `Instance.State.Name`.
+    pub state: InstanceState,
+    /// `Instance.SubnetId`.
     pub subnet_id: String,
+    /// `Instance.VpcId`.
     pub vpc_id: String,
+    /// `Instance.Placement.AvailabilityZone`.
     pub availability_zone: String,
+    /// `Instance.PrivateDnsName`.
     pub private_dns_name: Option<String>,
+    /// `Instance.PrivateIpAddress`.
     pub private_ip: Option<String>,
+    /// `Instance.PublicIpAddress`.
     pub public_ip: Option<String>,
+    /// `Instance.NetworkInterfaces[].Ipv6Addresses[].Ipv6Address`.
+    pub ipv6_addresses: Vec<String>,
+    /// `Instance.IamInstanceProfile.Arn`.
     pub instance_profile_arn: Option<String>,
+    /// `Instance.SecurityGroups[].GroupId`.
     pub security_groups: Vec<String>,
+}
+
+impl Instance {
+    /// Stopping, stopped or terminated: nothing will register.
+    pub fn is_gone(&self) -> bool {
+        matches!(
+            self.state,
+            InstanceState::ShuttingDown
+                | InstanceState::Terminated
+                | InstanceState::Stopping
+                | InstanceState::Stopped
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Subnet {
+    /// `Subnet.SubnetId`.
     pub id: String,
+    /// `Subnet.CidrBlock`.
     pub cidr: String,
+    /// `Subnet.Ipv6CidrBlockAssociationSet[].Ipv6CidrBlock` (associated ones).
+    pub ipv6_cidrs: Vec<String>,
+    /// `Subnet.AvailabilityZone`.
     pub availability_zone: String,
+    /// `Subnet.AvailableIpAddressCount`.
     pub available_ip_addresses: i32,
+    /// `Subnet.MapPublicIpOnLaunch`.
     pub map_public_ip_on_launch: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RouteTable {
+pub struct Vpc {
+    /// `Vpc.VpcId`.
     pub id: String,
-    /// The VPC's main table (serves every subnet without an explicit association).
+    /// `Vpc.CidrBlockAssociationSet[].CidrBlock` (associated ones; the primary `Vpc.CidrBlock` included).
+    pub cidrs_v4: Vec<String>,
+    /// `Vpc.Ipv6CidrBlockAssociationSet[].Ipv6CidrBlock` (associated ones).
+    pub cidrs_v6: Vec<String>,
+    /// ec2 DescribeVpcAttribute `enableDnsSupport`; `None` when it could not be read.
+    pub dns_support: Option<bool>,
+    /// ec2 DescribeVpcAttribute `enableDnsHostnames`; `None` when it could not be read.
+    pub dns_hostnames: Option<bool>,
+    /// Why either attribute is `None` (e.g. the read was denied).
+    pub dns_not_read: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteTable {
+    /// `RouteTable.RouteTableId`.
+    pub id: String,
+    /// The VPC's main table (`Associations[].Main`): serves every subnet without an explicit association.
     pub main: bool,
-    /// Subnets explicitly associated with this table.
+    /// Subnets explicitly associated with this table (`Associations[].SubnetId`).
     pub subnets: Vec<String>,
+    /// `RouteTable.Routes`.
     pub routes: Vec<Route>,
 }
 
 impl RouteTable {
+    /// The literal `0.0.0.0/0` route, if any.
     pub fn default_route(&self) -> Option<&Route> {
-        self.routes.iter().find(|r| r.destination == DEFAULT_ROUTE)
+        self.routes
+            .iter()
+            .find(|r| r.destination == RouteDestination::Ipv4(DEFAULT_ROUTE.to_string()))
+    }
+}
+
+/// Where a route sends traffic to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "kebab-case")]
+pub enum RouteDestination {
+    /// `Route.DestinationCidrBlock`.
+    Ipv4(String),
+    /// `Route.DestinationIpv6CidrBlock`.
+    Ipv6(String),
+    /// `Route.DestinationPrefixListId` (`pl-…`).
+    PrefixList(String),
+}
+
+impl fmt::Display for RouteDestination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteDestination::Ipv4(s)
+            | RouteDestination::Ipv6(s)
+            | RouteDestination::PrefixList(s) => f.write_str(s),
+        }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Route {
-    pub destination: String,
+    pub destination: RouteDestination,
     pub target: RouteTarget,
-    /// `active` or `blackhole` as EC2 reports it.
-    pub state: String,
+    /// `Route.State`.
+    pub state: RouteState,
 }
 
+/// The route's target: the first non-empty of `NatGatewayId`, `TransitGatewayId`,
+/// `VpcPeeringConnectionId`, `EgressOnlyInternetGatewayId`, `GatewayId` (`local`, `igw-`, `vgw-`,
+/// `vpce-`), `InstanceId`, `NetworkInterfaceId`, `CarrierGatewayId`, `LocalGatewayId`, `CoreNetworkArn`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "id", rename_all = "kebab-case")]
 pub enum RouteTarget {
@@ -79,11 +340,15 @@ pub enum RouteTarget {
     InternetGateway(String),
     EgressOnlyInternetGateway(String),
     TransitGateway(String),
+    /// `vgw-…` (site-to-site VPN / Direct Connect).
+    VirtualPrivateGateway(String),
     VpcPeering(String),
     NetworkInterface(String),
     Instance(String),
-    /// Gateway Load Balancer / Network Firewall endpoint.
+    /// Gateway endpoint (S3, DynamoDB) or Gateway Load Balancer / Network Firewall endpoint.
     VpcEndpoint(String),
+    CarrierGateway(String),
+    LocalGateway(String),
     Other(String),
 }
 
@@ -96,48 +361,155 @@ impl RouteTarget {
             | RouteTarget::InternetGateway(id)
             | RouteTarget::EgressOnlyInternetGateway(id)
             | RouteTarget::TransitGateway(id)
+            | RouteTarget::VirtualPrivateGateway(id)
             | RouteTarget::VpcPeering(id)
             | RouteTarget::NetworkInterface(id)
             | RouteTarget::Instance(id)
             | RouteTarget::VpcEndpoint(id)
+            | RouteTarget::CarrierGateway(id)
+            | RouteTarget::LocalGateway(id)
             | RouteTarget::Other(id) => id,
         }
     }
 }
 
+/// A managed prefix list (ec2 DescribeManagedPrefixLists + GetManagedPrefixListEntries).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PrefixList {
+    /// `ManagedPrefixList.PrefixListId`.
+    pub id: String,
+    /// `ManagedPrefixList.PrefixListName` (`com.amazonaws.<region>.s3` for AWS-managed lists).
+    pub name: String,
+    /// `PrefixListEntry.Cidr` of every entry.
+    pub cidrs: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NatGateway {
+    /// `NatGateway.NatGatewayId`.
     pub id: String,
-    /// `pending`, `available`, `deleting`, `deleted`, `failed`.
-    pub state: String,
+    /// `NatGateway.State`.
+    pub state: NatState,
+    /// `NatGateway.SubnetId`.
     pub subnet_id: String,
+    /// The NAT's subnet's `Subnet.AvailabilityZone`.
     pub availability_zone: Option<String>,
-    /// `public` or `private`.
-    pub connectivity: String,
+    /// `NatGateway.ConnectivityType`.
+    pub connectivity: NatConnectivity,
+    /// `NatGateway.NatGatewayAddresses[].PublicIp`: where its traffic leaves from.
+    pub public_ips: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VpcEndpoint {
+    /// `VpcEndpoint.VpcEndpointId`.
     pub id: String,
+    /// `VpcEndpoint.ServiceName` (`com.amazonaws.<region>.<service>`).
     pub service_name: String,
-    /// `Interface` or `Gateway`.
-    pub endpoint_type: String,
-    pub state: String,
+    /// `VpcEndpoint.VpcEndpointType`.
+    pub endpoint_type: EndpointType,
+    /// `VpcEndpoint.State`.
+    pub state: EndpointState,
+    /// `VpcEndpoint.PrivateDnsEnabled`.
+    pub private_dns_enabled: bool,
+    /// `VpcEndpoint.SubnetIds` (interface and load-balancer endpoints).
+    pub subnet_ids: Vec<String>,
+    /// `VpcEndpoint.Groups[].GroupId` (interface endpoints).
+    pub security_group_ids: Vec<String>,
+    /// `VpcEndpoint.RouteTableIds` (gateway endpoints).
     pub route_table_ids: Vec<String>,
+}
+
+/// The network ACL of a subnet (ec2 DescribeNetworkAcls).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkAcl {
+    /// `NetworkAcl.NetworkAclId`.
+    pub id: String,
+    /// `NetworkAcl.Entries`, in any order (the evaluator sorts by rule number).
+    pub entries: Vec<NaclEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NaclEntry {
+    /// `NetworkAclEntry.RuleNumber` (32767 is the catch-all `*` deny).
+    pub rule_number: i32,
+    /// `NetworkAclEntry.Egress`: outbound when true.
+    pub egress: bool,
+    /// `NetworkAclEntry.Protocol`.
+    pub protocol: Protocol,
+    /// `NetworkAclEntry.PortRange` (TCP/UDP only; `None` = every port).
+    pub ports: Option<PortRange>,
+    /// `NetworkAclEntry.CidrBlock`.
+    pub cidr_v4: Option<String>,
+    /// `NetworkAclEntry.Ipv6CidrBlock`.
+    pub cidr_v6: Option<String>,
+    /// `NetworkAclEntry.RuleAction`.
+    pub action: RuleAction,
+}
+
+/// A security group (ec2 DescribeSecurityGroups).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecurityGroup {
+    /// `SecurityGroup.GroupId`.
+    pub id: String,
+    /// `SecurityGroup.IpPermissions`.
+    pub ingress: Vec<SgRule>,
+    /// `SecurityGroup.IpPermissionsEgress`.
+    pub egress: Vec<SgRule>,
+}
+
+/// One `IpPermission`: traffic of `protocol`/`ports` is allowed to (egress) or from (ingress) any of the
+/// listed peers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SgRule {
+    /// `IpPermission.IpProtocol`.
+    pub protocol: Protocol,
+    /// `IpPermission.FromPort`/`ToPort` (`None` for protocol `-1`, or when absent = every port).
+    pub ports: Option<PortRange>,
+    /// `IpPermission.IpRanges[].CidrIp`.
+    pub cidrs_v4: Vec<String>,
+    /// `IpPermission.Ipv6Ranges[].CidrIpv6`.
+    pub cidrs_v6: Vec<String>,
+    /// `IpPermission.PrefixListIds[].PrefixListId`.
+    pub prefix_list_ids: Vec<String>,
+    /// `IpPermission.UserIdGroupPairs[].GroupId`.
+    pub referenced_group_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Cluster {
+    /// eks `Cluster.Name`.
     pub name: String,
+    /// eks `Cluster.Endpoint`.
     pub endpoint: Option<String>,
-    /// Base64 PEM bundle as EKS returns it.
+    /// Base64 PEM bundle as EKS returns it (`Cluster.CertificateAuthority.Data`).
     #[serde(skip)]
     pub certificate_authority: Option<String>,
+    /// `Cluster.ResourcesVpcConfig.EndpointPublicAccess`.
     pub endpoint_public_access: bool,
+    /// `Cluster.ResourcesVpcConfig.EndpointPrivateAccess`.
     pub endpoint_private_access: bool,
+    /// `Cluster.ResourcesVpcConfig.PublicAccessCidrs` (empty = EKS's default `0.0.0.0/0`).
     pub public_access_cidrs: Vec<String>,
+    /// `Cluster.ResourcesVpcConfig.ClusterSecurityGroupId`.
     pub cluster_security_group_id: Option<String>,
+    /// `Cluster.ResourcesVpcConfig.SecurityGroupIds`: extra groups on the control-plane ENIs.
+    pub additional_security_group_ids: Vec<String>,
+    /// `Cluster.ResourcesVpcConfig.VpcId`.
     pub vpc_id: Option<String>,
+    /// `Cluster.KubernetesNetworkConfig.IpFamily`.
+    pub ip_family: Option<IpFamily>,
+}
+
+/// A control-plane network interface of the cluster (ec2 DescribeNetworkInterfaces).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterEni {
+    /// `NetworkInterface.NetworkInterfaceId`.
+    pub id: String,
+    /// `NetworkInterface.PrivateIpAddress`.
+    pub private_ip: String,
+    /// `NetworkInterface.Groups[].GroupId`.
+    pub security_group_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -158,6 +530,7 @@ pub struct HealthIssue {
 }
 
 impl Snapshot {
+    /// The table serving a subnet: its explicit association, else the VPC main table.
     pub fn route_table_for_subnet(&self, subnet_id: &str) -> Option<&RouteTable> {
         self.vpc_route_tables
             .iter()
@@ -169,6 +542,17 @@ impl Snapshot {
         self.nat_gateways.iter().find(|n| n.id == id)
     }
 
+    pub fn vpc_endpoint(&self, id: &str) -> Option<&VpcEndpoint> {
+        self.vpc_endpoints.iter().find(|e| e.id == id)
+    }
+
+    pub fn subnet_by_id(&self, id: &str) -> Option<&Subnet> {
+        self.vpc_subnets
+            .iter()
+            .chain(std::iter::once(&self.subnet))
+            .find(|s| s.id == id)
+    }
+
     pub fn igw_attached(&self, id: &str) -> bool {
         self.attached_internet_gateways.iter().any(|g| g == id)
     }
@@ -177,5 +561,47 @@ impl Snapshot {
     /// serving it implicitly).
     pub fn route_table_is_explicit(&self) -> bool {
         self.route_table.subnets.contains(&self.subnet.id)
+    }
+
+    /// The service name of a regional AWS service in this region (`com.amazonaws.us-west-2.sts`).
+    pub fn service_name(&self, short: &str) -> String {
+        format!("com.amazonaws.{}.{short}", self.region)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_enums_parse_known_values_case_insensitively_and_keep_the_rest() {
+        assert_eq!(NatState::parse("available"), NatState::Available);
+        assert_eq!(NatState::parse("Deleted"), NatState::Deleted);
+        assert_eq!(NatState::parse("weird"), NatState::Other("weird".into()));
+        assert_eq!(RouteState::parse("blackhole"), RouteState::Blackhole);
+        assert_eq!(EndpointType::parse("gateway"), EndpointType::Gateway);
+        assert_eq!(
+            EndpointState::parse("pendingAcceptance"),
+            EndpointState::PendingAcceptance
+        );
+        assert_eq!(
+            InstanceState::parse("shutting-down"),
+            InstanceState::ShuttingDown
+        );
+        assert_eq!(NatConnectivity::Private.as_str(), "private");
+        assert_eq!(Protocol::parse("-1"), Protocol::All);
+        assert_eq!(Protocol::parse("tcp"), Protocol::Tcp);
+        assert_eq!(Protocol::parse("6"), Protocol::Tcp);
+        assert_eq!(Protocol::parse("17"), Protocol::Other("17".into()));
+    }
+
+    #[test]
+    fn readable_serialises_the_reason_it_was_not_read() {
+        let r: Readable<Vec<String>> = Readable::NotRead("denied".into());
+        assert_eq!(
+            serde_json::to_string(&r).expect("json"),
+            r#"{"not-read":"denied"}"#
+        );
+        assert_eq!(r.get(), Err("denied"));
     }
 }

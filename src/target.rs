@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::outcome::SkipReason;
+use crate::skip::{Skip, SkipReason};
 
 pub const TAG_CLUSTER: &str = "eks:cluster-name";
 pub const TAG_NODEGROUP: &str = "eks:nodegroup-name";
@@ -21,17 +21,11 @@ pub struct Target {
     pub asg_name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resolution {
-    Eks(Target),
-    Skip { reason: SkipReason, detail: String },
-}
-
 pub fn resolve(
     asg_name: &str,
     tags: &BTreeMap<String, String>,
     allowlist: &[String],
-) -> Resolution {
+) -> Result<Target, Skip> {
     let managed = tags.get(TAG_CLUSTER).map(|cluster| Target {
         cluster: cluster.clone(),
         nodegroup: tags.get(TAG_NODEGROUP).cloned(),
@@ -52,33 +46,33 @@ pub fn resolve(
             })
     };
     let Some(target) = managed.or_else(self_managed) else {
-        return Resolution::Skip {
-            reason: SkipReason::NotEks,
-            detail: format!(
+        return Err(Skip::new(
+            SkipReason::NotEks,
+            format!(
                 "Auto Scaling group {asg_name} has none of the tags {TAG_CLUSTER}, {CLUSTER_OWNED_PREFIX}<cluster>, {TAG_EKSCTL_CLUSTER}"
             ),
-        };
+        ));
     };
     if tags
         .get(TAG_OPT_OUT)
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     {
-        return Resolution::Skip {
-            reason: SkipReason::OptedOut,
-            detail: format!("Auto Scaling group {asg_name} is tagged {TAG_OPT_OUT}=true"),
-        };
+        return Err(Skip::new(
+            SkipReason::OptedOut,
+            format!("Auto Scaling group {asg_name} is tagged {TAG_OPT_OUT}=true"),
+        ));
     }
     if !allowlist.is_empty() && !allowlist.contains(&target.cluster) {
-        return Resolution::Skip {
-            reason: SkipReason::NotAllowlisted,
-            detail: format!(
+        return Err(Skip::new(
+            SkipReason::NotAllowlisted,
+            format!(
                 "cluster {} is not in CLUSTER_ALLOWLIST ({})",
                 target.cluster,
                 allowlist.join(",")
             ),
-        };
+        ));
     }
-    Resolution::Eks(target)
+    Ok(target)
 }
 
 #[cfg(test)]
@@ -105,7 +99,7 @@ mod tests {
         );
         assert_eq!(
             r,
-            Resolution::Eks(Target {
+            Ok(Target {
                 cluster: "eks-workshop".into(),
                 nodegroup: Some("new_nodegroup_2".into()),
                 asg_name: "eks-new_nodegroup_2-abcd".into(),
@@ -119,7 +113,7 @@ mod tests {
             tags(&[("kubernetes.io/cluster/prod", "owned")]),
             tags(&[("alpha.eksctl.io/cluster-name", "prod")]),
         ] {
-            let Resolution::Eks(target) = resolve("workers", &t, &[]) else {
+            let Ok(target) = resolve("workers", &t, &[]) else {
                 panic!("expected EKS target for {t:?}");
             };
             assert_eq!(target.cluster, "prod");
@@ -132,10 +126,10 @@ mod tests {
         let r = resolve("web", &tags(&[("Name", "web")]), &[]);
         assert!(matches!(
             r,
-            Resolution::Skip {
+            Err(Skip {
                 reason: SkipReason::NotEks,
                 ..
-            }
+            })
         ));
     }
 
@@ -151,10 +145,10 @@ mod tests {
         );
         assert!(matches!(
             r,
-            Resolution::Skip {
+            Err(Skip {
                 reason: SkipReason::OptedOut,
                 ..
-            }
+            })
         ));
     }
 
@@ -164,14 +158,11 @@ mod tests {
         let r = resolve("g", &t, &["prod".to_string()]);
         assert!(matches!(
             r,
-            Resolution::Skip {
+            Err(Skip {
                 reason: SkipReason::NotAllowlisted,
                 ..
-            }
+            })
         ));
-        assert!(matches!(
-            resolve("g", &t, &["staging".to_string()]),
-            Resolution::Eks(_)
-        ));
+        assert!(resolve("g", &t, &["staging".to_string()]).is_ok());
     }
 }

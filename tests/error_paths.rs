@@ -8,8 +8,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
 use eks_node_join_remediator::config::{Config, Mode};
-use eks_node_join_remediator::context::{App, Clients};
-use eks_node_join_remediator::handler;
+use eks_node_join_remediator::{handle, App, Clients};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use sandbox::fault::FaultServer;
 use serde_json::Value;
@@ -69,7 +68,7 @@ async fn throttling_fails_the_event_as_retryable_after_the_sdk_retried() {
         .await
         .expect("fault server");
     let app = app_against(&fault).await;
-    let err = handler::handle(
+    let err = handle(
         app.clone(),
         LambdaEvent::new(launch_event(), Context::default()),
     )
@@ -84,7 +83,7 @@ async fn throttling_fails_the_event_as_retryable_after_the_sdk_retried() {
     assert_eq!(fault.hits(), 2, "the SDK's retry policy ran");
 
     // Through the delay queue the record is handed back for redelivery, not lost.
-    let answer = handler::handle(
+    let answer = handle(
         app,
         LambdaEvent::new(sqs_launch_event(), Context::default()),
     )
@@ -102,7 +101,7 @@ async fn invoke_against(status: u16, code: &str, message: &str) -> (Diagnostic, 
     let fault = FaultServer::start(status, "text/xml", &query_error(code, message))
         .await
         .expect("fault server");
-    let err = handler::handle(
+    let err = handle(
         app_against(&fault).await,
         LambdaEvent::new(launch_event(), Context::default()),
     )

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use eks_node_join_remediator::config::{Config, Mode};
-use eks_node_join_remediator::context::{App, Clients};
-use eks_node_join_remediator::handler;
+use eks_node_join_remediator::{handle, App, Clients};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use sandbox::kube::FakeKube;
 use sandbox::moto::Moto;
@@ -104,7 +103,7 @@ impl Sandbox {
     }
 
     pub async fn invoke(&self, payload: Value) -> Result<Value, Diagnostic> {
-        handler::handle(
+        handle(
             self.app.clone(),
             LambdaEvent::new(payload, Context::default()),
         )

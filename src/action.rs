@@ -1,0 +1,198 @@
+//! What remediation does, as data: the one route-fix type, the recycle steps, the guards that stop them
+//! and what happened to each step. Deciding lives in `plan`, doing in `apply`.
+
+use serde::{Serialize, Serializer};
+
+use crate::names::public_names;
+use crate::snapshot::{Route, DEFAULT_ROUTE};
+
+/// The one route change this function knows how to make safely: a default route to a NAT gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum RouteFix {
+    /// `CreateRoute 0.0.0.0/0 -> nat` where the table has no default route.
+    CreateDefaultRoute {
+        route_table_id: String,
+        nat_gateway_id: String,
+    },
+    /// `ReplaceRoute 0.0.0.0/0 -> nat` over a dead default route; `previous` is the whole route as seen,
+    /// so the write-time re-read can tell whether anyone changed it meanwhile.
+    ReplaceDefaultRoute {
+        route_table_id: String,
+        nat_gateway_id: String,
+        #[serde(rename = "previous_target", serialize_with = "route_target_id")]
+        previous: Route,
+    },
+}
+
+fn route_target_id<S: Serializer>(route: &Route, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(route.target.id())
+}
+
+impl RouteFix {
+    pub fn route_table_id(&self) -> &str {
+        match self {
+            RouteFix::CreateDefaultRoute { route_table_id, .. }
+            | RouteFix::ReplaceDefaultRoute { route_table_id, .. } => route_table_id,
+        }
+    }
+
+    pub fn nat_gateway_id(&self) -> &str {
+        match self {
+            RouteFix::CreateDefaultRoute { nat_gateway_id, .. }
+            | RouteFix::ReplaceDefaultRoute { nat_gateway_id, .. } => nat_gateway_id,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            RouteFix::CreateDefaultRoute {
+                route_table_id,
+                nat_gateway_id,
+            } => format!("create route {DEFAULT_ROUTE} -> {nat_gateway_id} in {route_table_id}"),
+            RouteFix::ReplaceDefaultRoute {
+                route_table_id,
+                nat_gateway_id,
+                previous,
+            } => format!(
+                "replace route {DEFAULT_ROUTE} -> {} with -> {nat_gateway_id} in {route_table_id}",
+                previous.target.id()
+            ),
+        }
+    }
+}
+
+/// How the stuck instance is replaced once its subnet has a way out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum RecycleStep {
+    /// `TerminateInstanceInAutoScalingGroup` without decrementing desired capacity.
+    TerminateInstance {
+        instance_id: String,
+        asg_name: String,
+    },
+    /// Desired 0, wait for ACTIVE, then back to `desired_size` (the manual fix of the incident).
+    RescaleNodegroup {
+        cluster: String,
+        nodegroup: String,
+        desired_size: i32,
+    },
+}
+
+impl RecycleStep {
+    pub fn describe(&self) -> String {
+        match self {
+            RecycleStep::TerminateInstance {
+                instance_id,
+                asg_name,
+            } => format!(
+                "terminate {instance_id} in {asg_name} without decrementing desired capacity (a replacement launches)"
+            ),
+            RecycleStep::RescaleNodegroup {
+                cluster,
+                nodegroup,
+                desired_size,
+            } => format!(
+                "scale nodegroup {cluster}/{nodegroup} to 0, wait for ACTIVE, then back to {desired_size}"
+            ),
+        }
+    }
+}
+
+/// One step of a remediation. Serialized as the step itself (`{"kind": "create-default-route", …}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Action {
+    Route(RouteFix),
+    Recycle(RecycleStep),
+}
+
+impl Action {
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Route(fix) => fix.describe(),
+            Action::Recycle(step) => step.describe(),
+        }
+    }
+
+    pub fn is_route_change(&self) -> bool {
+        matches!(self, Action::Route(_))
+    }
+}
+
+public_names! {
+    /// A named reason for not making a change.
+    pub enum Guard {
+        /// The default route is alive, or leads somewhere the function cannot see beyond: never touched.
+        LiveDefaultRoute => "live-default-route",
+        /// The subnet's design routes elsewhere (transit gateway, VPN, peering, appliance, private endpoints).
+        DeliberateEgressDesign => "deliberate-egress-design",
+        /// The table is the VPC main table or serves subnets outside the group.
+        SharedRouteTable => "shared-route-table",
+        /// `RECYCLE=nodegroup` is refused while any node of the nodegroup is registered.
+        NodegroupHasRegisteredNodes => "nodegroup-has-registered-nodes",
+        /// The Kubernetes API could not tell whether nodes of the nodegroup are registered.
+        RegistrationUnknown => "registration-unknown",
+        /// `RECYCLE=nodegroup` on a self-managed group, which has no nodegroup to rescale.
+        NotAManagedNodegroup => "not-a-managed-nodegroup",
+        /// The route table changed between the snapshot and the write.
+        RouteChangedSinceSnapshot => "route-changed-since-snapshot",
+    }
+}
+
+/// A guard that stopped something, with the sentence that says why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Blocked {
+    pub guard: Guard,
+    pub detail: String,
+}
+
+impl Blocked {
+    pub fn new(guard: Guard, detail: impl Into<String>) -> Blocked {
+        Blocked {
+            guard,
+            detail: detail.into(),
+        }
+    }
+}
+
+public_names! {
+    /// What happened to one action of a remediation.
+    pub enum ActionStatus {
+        Applied => "applied",
+        /// Someone (another invocation, a human) already made exactly this change.
+        AlreadyPresent => "already-present",
+        /// Not attempted; the detail says which guard or earlier failure stopped it.
+        Skipped => "skipped",
+        Failed => "failed",
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionResult {
+    pub action: Action,
+    pub status: ActionStatus,
+    pub detail: String,
+    /// For a failed step: whether trying again can help.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retryable: bool,
+}
+
+impl ActionResult {
+    pub fn new(action: Action, status: ActionStatus, detail: impl Into<String>) -> ActionResult {
+        ActionResult {
+            action,
+            status,
+            detail: detail.into(),
+            retryable: false,
+        }
+    }
+
+    /// The step left the world as intended (by us or by someone before us).
+    pub fn took_effect(&self) -> bool {
+        matches!(
+            self.status,
+            ActionStatus::Applied | ActionStatus::AlreadyPresent
+        )
+    }
+}

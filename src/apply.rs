@@ -1,0 +1,313 @@
+//! Applies a plan. Re-reads the route table right before writing (the decision is `plan::recheck_route`),
+//! treats an identical route written by someone else as success, and reports every step, including the
+//! ones it did not get to.
+
+use std::time::Duration;
+
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use tokio::time::Instant;
+
+use crate::action::{Action, ActionResult, ActionStatus, Blocked, RecycleStep, RouteFix};
+use crate::aws_error::aws;
+use crate::commands;
+use crate::context::App;
+use crate::error::{Error, Result};
+use crate::gather;
+use crate::outcome::Execution;
+use crate::plan::{recheck_route, Recheck};
+use crate::snapshot::DEFAULT_ROUTE;
+
+enum Step {
+    Done(ActionStatus, String),
+    Blocked(Blocked),
+}
+
+/// Runs the actions in order. A route step that fails or is blocked stops the recycle steps after it:
+/// replacing an instance cannot help while its subnet has no way out.
+pub async fn execute(app: &App, actions: &[Action], deadline: Instant) -> Execution {
+    let mut execution = Execution::default();
+    let mut stop: Option<String> = None;
+    for action in actions {
+        if let Some(why) = &stop {
+            let skipped = ActionResult::new(action.clone(), ActionStatus::Skipped, why.clone());
+            execution.results.push(skipped);
+            continue;
+        }
+        match run(app, action, deadline).await {
+            Ok(Step::Done(status, detail)) => {
+                execution
+                    .results
+                    .push(ActionResult::new(action.clone(), status, detail))
+            }
+            Ok(Step::Blocked(blocked)) => {
+                stop = Some(format!(
+                    "not attempted: guard {} stopped the route change",
+                    blocked.guard
+                ));
+                execution.blocked = Some(blocked);
+            }
+            Err(e) => {
+                tracing::error!(action = %action.describe(), error = %e, "remediation step failed");
+                if action.is_route_change() {
+                    stop = Some("not attempted: the route change before it failed".to_string());
+                }
+                execution.results.push(ActionResult {
+                    retryable: e.is_retryable(),
+                    ..ActionResult::new(action.clone(), ActionStatus::Failed, e.to_string())
+                });
+            }
+        }
+    }
+    execution
+}
+
+async fn run(app: &App, action: &Action, deadline: Instant) -> Result<Step> {
+    match action {
+        Action::Route(fix) => write_route(app, fix).await,
+        Action::Recycle(RecycleStep::TerminateInstance {
+            instance_id,
+            asg_name,
+        }) => terminate(app, instance_id, asg_name).await,
+        Action::Recycle(RecycleStep::RescaleNodegroup {
+            cluster,
+            nodegroup,
+            desired_size,
+        }) => rescale(app, cluster, nodegroup, *desired_size, deadline).await,
+    }
+}
+
+/// Re-read, re-check, write: one invocation at a time per route table within this process.
+async fn write_route(app: &App, fix: &RouteFix) -> Result<Step> {
+    let table_id = fix.route_table_id();
+    let _lock = app.lock_route_table(table_id).await;
+    let now = gather::route_table_now(&app.clients, table_id)
+        .await?
+        .ok_or_else(|| Error::Remediation {
+            step: fix.describe(),
+            message: format!("route table {table_id} no longer exists"),
+            retryable: false,
+        })?;
+    match recheck_route(fix, &now) {
+        Recheck::AlreadyDone(detail) => Ok(Step::Done(ActionStatus::AlreadyPresent, detail)),
+        Recheck::Changed(blocked) => Ok(Step::Blocked(blocked)),
+        Recheck::Write => match fix {
+            RouteFix::CreateDefaultRoute { .. } => create_route(app, fix).await,
+            RouteFix::ReplaceDefaultRoute { .. } => replace_route(app, fix).await,
+        },
+    }
+}
+
+async fn create_route(app: &App, fix: &RouteFix) -> Result<Step> {
+    let (table_id, nat_id) = (fix.route_table_id(), fix.nat_gateway_id());
+    let result = app
+        .clients
+        .ec2
+        .create_route()
+        .route_table_id(table_id)
+        .destination_cidr_block(DEFAULT_ROUTE)
+        .nat_gateway_id(nat_id)
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(Step::Done(
+            ActionStatus::Applied,
+            format!("created {DEFAULT_ROUTE} -> {nat_id} in {table_id}"),
+        )),
+        // Another writer won the race between our read and our write: success if it wrote the same.
+        Err(e) if e.code() == Some("RouteAlreadyExists") => {
+            let now = gather::route_table_now(&app.clients, table_id).await?;
+            match now.map(|t| recheck_route(fix, &t)) {
+                Some(Recheck::AlreadyDone(detail)) => {
+                    Ok(Step::Done(ActionStatus::AlreadyPresent, detail))
+                }
+                Some(Recheck::Changed(blocked)) => Ok(Step::Blocked(blocked)),
+                _ => Err(aws("ec2:CreateRoute")(e)),
+            }
+        }
+        Err(e) => Err(aws("ec2:CreateRoute")(e)),
+    }
+}
+
+async fn replace_route(app: &App, fix: &RouteFix) -> Result<Step> {
+    let (table_id, nat_id) = (fix.route_table_id(), fix.nat_gateway_id());
+    app.clients
+        .ec2
+        .replace_route()
+        .route_table_id(table_id)
+        .destination_cidr_block(DEFAULT_ROUTE)
+        .nat_gateway_id(nat_id)
+        .send()
+        .await
+        .map_err(aws("ec2:ReplaceRoute"))?;
+    Ok(Step::Done(
+        ActionStatus::Applied,
+        fix.describe().replacen("replace", "replaced", 1),
+    ))
+}
+
+async fn terminate(app: &App, instance_id: &str, asg_name: &str) -> Result<Step> {
+    let result = app
+        .clients
+        .autoscaling
+        .terminate_instance_in_auto_scaling_group()
+        .instance_id(instance_id)
+        .should_decrement_desired_capacity(false)
+        .send()
+        .await;
+    match result {
+        Ok(out) => {
+            let activity = out
+                .activity()
+                .and_then(|a| a.description())
+                .unwrap_or("termination requested");
+            Ok(Step::Done(
+                ActionStatus::Applied,
+                format!("{activity}; {asg_name} keeps its desired capacity, so a replacement launches into the fixed subnet"),
+            ))
+        }
+        // The instance already left the group (someone else recycled it): the goal is met.
+        Err(e)
+            if e.code() == Some("ValidationError")
+                && e.message().is_some_and(|m| m.contains("not found")) =>
+        {
+            Ok(Step::Done(
+                ActionStatus::AlreadyPresent,
+                format!("{instance_id} is no longer in {asg_name}"),
+            ))
+        }
+        Err(e) => Err(aws("autoscaling:TerminateInstanceInAutoScalingGroup")(e)),
+    }
+}
+
+async fn set_scaling(
+    app: &App,
+    cluster: &str,
+    nodegroup: &str,
+    min: Option<i32>,
+    desired: i32,
+) -> Result<()> {
+    let mut scaling = aws_sdk_eks::types::NodegroupScalingConfig::builder().desired_size(desired);
+    if let Some(min) = min {
+        scaling = scaling.min_size(min);
+    }
+    app.clients
+        .eks
+        .update_nodegroup_config()
+        .cluster_name(cluster)
+        .nodegroup_name(nodegroup)
+        .scaling_config(scaling.build())
+        .send()
+        .await
+        .map_err(aws("eks:UpdateNodegroupConfig"))?;
+    Ok(())
+}
+
+/// Waits for the nodegroup to be ACTIVE again after a scaling change.
+async fn wait_active(app: &App, cluster: &str, nodegroup: &str, deadline: Instant) -> Result<bool> {
+    loop {
+        let out = app
+            .clients
+            .eks
+            .describe_nodegroup()
+            .cluster_name(cluster)
+            .nodegroup_name(nodegroup)
+            .send()
+            .await
+            .map_err(aws("eks:DescribeNodegroup"))?;
+        if out.nodegroup().and_then(|n| n.status()).map(|s| s.as_str()) == Some("ACTIVE") {
+            return Ok(true);
+        }
+        if Instant::now() + Duration::from_secs(5) >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+async fn current_min_size(app: &App, cluster: &str, nodegroup: &str) -> Result<i32> {
+    let current = app
+        .clients
+        .eks
+        .describe_nodegroup()
+        .cluster_name(cluster)
+        .nodegroup_name(nodegroup)
+        .send()
+        .await
+        .map_err(aws("eks:DescribeNodegroup"))?;
+    Ok(current
+        .nodegroup()
+        .and_then(|n| n.scaling_config())
+        .and_then(|s| s.min_size())
+        .unwrap_or(0))
+}
+
+/// The incident's manual fix: desired 0, wait for ACTIVE, back to the original size. A half-done
+/// rescale is reported with the command that finishes it.
+async fn rescale(
+    app: &App,
+    cluster: &str,
+    nodegroup: &str,
+    desired: i32,
+    deadline: Instant,
+) -> Result<Step> {
+    let min = current_min_size(app, cluster, nodegroup).await?;
+    let lowered_min = (min > 0).then_some(0);
+    set_scaling(app, cluster, nodegroup, lowered_min, 0).await?;
+    let restore = commands::restore_nodegroup(
+        &app.clients.region,
+        cluster,
+        nodegroup,
+        lowered_min.map(|_| min),
+        desired,
+    );
+    let half_done = |why: String| Error::Remediation {
+        step: format!("rescale {cluster}/{nodegroup}"),
+        message: format!("{why}; the nodegroup is at desired 0 — restore it with: {restore}"),
+        retryable: false,
+    };
+    match wait_active(app, cluster, nodegroup, deadline).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(half_done(
+                "the scale-down did not finish in time".to_string(),
+            ))
+        }
+        Err(e) => return Err(half_done(e.to_string())),
+    }
+    set_scaling(app, cluster, nodegroup, lowered_min.map(|_| min), desired)
+        .await
+        .map_err(|e| half_done(e.to_string()))?;
+    Ok(Step::Done(
+        ActionStatus::Applied,
+        format!("scaled {cluster}/{nodegroup} to 0 and back to {desired}"),
+    ))
+}
+
+/// Records a time on the group (remediated / resolved). Failing to tag is logged by the caller, never
+/// fatal: the fix itself is done.
+pub async fn tag_group(app: &App, asg_name: &str, key: &str, unix: i64) -> Result<()> {
+    let tag = aws_sdk_autoscaling::types::Tag::builder()
+        .resource_id(asg_name)
+        .resource_type("auto-scaling-group")
+        .key(key)
+        .value(unix.to_string())
+        .propagate_at_launch(false)
+        .build();
+    app.clients
+        .autoscaling
+        .create_or_update_tags()
+        .tags(tag)
+        .send()
+        .await
+        .map_err(aws("autoscaling:CreateOrUpdateTags"))?;
+    Ok(())
+}
+
+/// Blocked writes name the guard that stopped them; used by the handler when the plan skipped a recycle.
+pub fn skipped_recycle(action: Action, blocked: &Blocked) -> ActionResult {
+    let detail = format!(
+        "RECYCLE=nodegroup stopped by guard {}: {}; replace the instance instead",
+        blocked.guard, blocked.detail
+    );
+    ActionResult::new(action, ActionStatus::Skipped, detail)
+}

@@ -1,0 +1,175 @@
+//! The I/O half of diagnosis: AWS reads turned into plain data. The event's own reads (group, instance,
+//! cluster) come first; the snapshot's reads then run in one concurrent wave, each once per event. A read
+//! that IAM denies makes the hops that need it `unknown: not permitted` instead of failing the event.
+
+mod convert;
+mod network;
+
+use std::collections::BTreeMap;
+
+use crate::aws_error::{aws, code};
+use crate::context::Clients;
+use crate::error::{Error, Result};
+use crate::snapshot::*;
+
+pub use network::route_table_now;
+
+/// The Auto Scaling group of the launch.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub name: String,
+    pub tags: BTreeMap<String, String>,
+    pub subnets: Vec<String>,
+}
+
+pub async fn group(clients: &Clients, name: &str) -> Result<Option<Group>> {
+    let out = clients
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .map_err(aws("autoscaling:DescribeAutoScalingGroups"))?;
+    Ok(out
+        .auto_scaling_groups()
+        .first()
+        .map(|g| convert::group(g, name)))
+}
+
+/// The instance, or `None` when EC2 no longer knows it.
+pub async fn instance(clients: &Clients, id: &str) -> Result<Option<Instance>> {
+    let out = match clients
+        .ec2
+        .describe_instances()
+        .instance_ids(id)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) if code(&e) == Some("InvalidInstanceID.NotFound") => return Ok(None),
+        Err(e) => return Err(aws("ec2:DescribeInstances")(e)),
+    };
+    let found = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find(|i| i.instance_id() == Some(id));
+    Ok(found.map(|i| convert::instance(i, id)))
+}
+
+/// The cluster, or `None` when EKS does not know it (kops and Cluster API groups carry the same
+/// `kubernetes.io/cluster/<name>` tag).
+pub async fn cluster(clients: &Clients, name: &str) -> Result<Option<Cluster>> {
+    match clients.eks.describe_cluster().name(name).send().await {
+        Ok(out) => Ok(Some(convert::cluster(out.cluster(), name))),
+        Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
+        Err(e) => Err(aws("eks:DescribeCluster")(e)),
+    }
+}
+
+async fn nodegroup(
+    clients: &Clients,
+    cluster: &str,
+    name: Option<&str>,
+) -> Result<Option<Nodegroup>> {
+    let Some(name) = name else { return Ok(None) };
+    let out = clients
+        .eks
+        .describe_nodegroup()
+        .cluster_name(cluster)
+        .nodegroup_name(name)
+        .send()
+        .await
+        .map_err(aws("eks:DescribeNodegroup"))?;
+    Ok(out.nodegroup().map(|ng| convert::nodegroup(ng, name)))
+}
+
+/// Everything else the rules need, around an instance and cluster already read: one concurrent wave.
+pub async fn snapshot(
+    clients: &Clients,
+    instance: Instance,
+    cluster: Cluster,
+    nodegroup_name: Option<&str>,
+    group_subnets: Vec<String>,
+) -> Result<Snapshot> {
+    let vpc_id = instance.vpc_id.clone();
+    // Boxed: a dozen concurrent SDK calls make a future too large for a 2 MiB worker-thread stack.
+    let network = Box::pin(network::read(
+        clients,
+        &vpc_id,
+        &instance.subnet_id,
+        &cluster.name,
+    ));
+    let (net, ng) = tokio::try_join!(network, nodegroup(clients, &cluster.name, nodegroup_name))?;
+    assemble(
+        clients.region.clone(),
+        instance,
+        cluster,
+        ng,
+        group_subnets,
+        net,
+    )
+}
+
+fn assemble(
+    region: String,
+    instance: Instance,
+    cluster: Cluster,
+    nodegroup: Option<Nodegroup>,
+    group_subnets: Vec<String>,
+    net: network::Network,
+) -> Result<Snapshot> {
+    let subnet = net
+        .subnets
+        .iter()
+        .find(|s| s.id == instance.subnet_id)
+        .cloned()
+        .ok_or_else(|| {
+            Error::Inconsistent(format!(
+                "subnet {} of {} is not in {}",
+                instance.subnet_id, instance.id, instance.vpc_id
+            ))
+        })?;
+    let route_table = net
+        .route_tables
+        .iter()
+        .find(|t| t.subnets.contains(&instance.subnet_id))
+        .or_else(|| net.route_tables.iter().find(|t| t.main))
+        .cloned()
+        .ok_or_else(|| {
+            Error::Inconsistent(format!(
+                "no route table (explicit or main) serves {} in {}",
+                instance.subnet_id, instance.vpc_id
+            ))
+        })?;
+    let group_subnets = with_nodegroup_subnets(group_subnets, nodegroup.as_ref());
+    Ok(Snapshot {
+        region,
+        instance,
+        subnet,
+        vpc_subnets: net.subnets,
+        vpc: net.vpc,
+        route_table,
+        vpc_route_tables: net.route_tables,
+        prefix_lists: net.prefix_lists,
+        nat_gateways: net.nat_gateways,
+        attached_internet_gateways: net.internet_gateways,
+        egress_only_internet_gateways: net.egress_only_gateways,
+        vpc_endpoints: net.endpoints,
+        network_acl: net.network_acl,
+        security_groups: net.security_groups,
+        cluster,
+        cluster_enis: net.cluster_enis,
+        nodegroup,
+        group_subnets,
+    })
+}
+
+fn with_nodegroup_subnets(mut subnets: Vec<String>, nodegroup: Option<&Nodegroup>) -> Vec<String> {
+    for s in nodegroup.iter().flat_map(|ng| &ng.subnets) {
+        if !subnets.contains(s) {
+            subnets.push(s.clone());
+        }
+    }
+    subnets
+}

@@ -1,0 +1,40 @@
+//! Publishes a rendered report to SNS: text for people (e-mail), JSON for machines (SQS, Lambda, HTTP).
+
+use aws_sdk_sns::types::MessageAttributeValue;
+use serde_json::json;
+
+use crate::aws_error::aws;
+use crate::context::Clients;
+use crate::error::{Error, Result};
+use crate::report::Notice;
+
+pub async fn publish(clients: &Clients, topic_arn: &str, notice: &Notice) -> Result<()> {
+    let json_text = notice.json.to_string();
+    let message = json!({
+        "default": notice.text,
+        "email": notice.text,
+        "email-json": json_text,
+        "sqs": json_text,
+        "lambda": json_text,
+        "http": json_text,
+        "https": json_text,
+        "firehose": json_text,
+    });
+    let mut request = clients
+        .sns
+        .publish()
+        .topic_arn(topic_arn)
+        .subject(&notice.subject)
+        .message_structure("json")
+        .message(message.to_string());
+    for (key, value) in &notice.attributes {
+        let attr = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+            .map_err(|e| Error::Inconsistent(format!("SNS message attribute {key}: {e}")))?;
+        request = request.message_attributes(*key, attr);
+    }
+    request.send().await.map_err(aws("sns:Publish"))?;
+    Ok(())
+}
