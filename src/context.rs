@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_types::timeout::TimeoutConfig;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::Config;
@@ -20,8 +22,20 @@ pub struct Clients {
     pub region: String,
 }
 
+/// Every AWS call is bounded: a connection that is not made in 3 s, an attempt not answered in 5 s, or an
+/// operation (retries included) not done in 15 s fails as a retryable transport error, well before the
+/// invocation's deadline.
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_secs(15))
+        .build()
+}
+
 impl Clients {
     pub fn new(sdk: &SdkConfig) -> Result<Clients> {
+        let sdk = &sdk.to_builder().timeout_config(timeouts()).build();
         let region = sdk
             .region()
             .map(|r| r.to_string())

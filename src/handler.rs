@@ -88,15 +88,28 @@ async fn process_batch(
     ids.into_iter().zip(reports).collect()
 }
 
+/// The invocation's deadline. Lambda always sets one in the future; an emulator that sends none, or one
+/// already past when the invocation starts, gets no deadline (and a warning) rather than an instant timeout.
 fn lambda_deadline(deadline_ms: u64) -> Option<Instant> {
-    if deadline_ms == 0 {
-        return None;
-    }
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    Some(Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
+    match remaining(deadline_ms, now_ms) {
+        Some(left) => Some(Instant::now() + left),
+        None => {
+            tracing::warn!(
+                deadline_ms,
+                now_ms,
+                "the invocation has no usable deadline; running without one"
+            );
+            None
+        }
+    }
+}
+
+fn remaining(deadline_ms: u64, now_ms: u64) -> Option<Duration> {
+    (deadline_ms > now_ms).then(|| Duration::from_millis(deadline_ms - now_ms))
 }
 
 impl From<&Error> for Diagnostic {
@@ -127,5 +140,17 @@ fn log_report(report: &EventReport) {
     if let Some(doc) = metrics::emf(report, now_ms) {
         // EMF must be a log line of its own.
         println!("{doc}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_in_the_past_or_missing_is_no_deadline() {
+        assert_eq!(remaining(0, 1_000), None);
+        assert_eq!(remaining(900, 1_000), None);
+        assert_eq!(remaining(4_000, 1_000), Some(Duration::from_secs(3)));
     }
 }

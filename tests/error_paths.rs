@@ -134,3 +134,61 @@ async fn server_errors_are_retryable() {
     assert_eq!(err.error_type, "Retryable.AwsApi");
     assert_eq!(hits, 2, "the SDK's retry policy ran");
 }
+
+/// An invocation context whose deadline is `seconds` from now, as Lambda sets it.
+fn context_with_deadline(seconds: u64) -> Context {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    let mut context = Context::default();
+    context.deadline = now_ms + seconds * 1000;
+    context
+}
+
+#[tokio::test]
+async fn an_endpoint_that_never_answers_fails_the_event_as_retryable_before_the_deadline() {
+    let hang = sandbox::fault::HangServer::start()
+        .await
+        .expect("hang server");
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region("us-west-2")
+        .endpoint_url(&hang.endpoint)
+        .credentials_provider(Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .load()
+        .await;
+    let config = Config {
+        mode: Mode::Remediate,
+        ..Config::default()
+    };
+    let app = Arc::new(App::new(config, Clients::new(&sdk).expect("clients")));
+    let deadline = Duration::from_secs(60);
+    let started = std::time::Instant::now();
+    let err = handle(
+        app,
+        LambdaEvent::new(launch_event(), context_with_deadline(deadline.as_secs())),
+    )
+    .await
+    .expect_err("a hung call fails the event");
+    let took = started.elapsed();
+    println!(
+        "hung endpoint: answered {} after {:.1} s of a {} s deadline ({} connections)",
+        err.error_type,
+        took.as_secs_f64(),
+        deadline.as_secs(),
+        hang.connections()
+    );
+    assert!(
+        err.error_type.starts_with("Retryable."),
+        "{}",
+        err.error_type
+    );
+    assert!(took < deadline, "answered after the deadline: {took:?}");
+    assert!(hang.connections() >= 1);
+}

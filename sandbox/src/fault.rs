@@ -1,5 +1,6 @@
-//! A plain-HTTP server that answers every request with one fixed AWS error, for the SDK's error paths
-//! (throttling, access denied, 5xx …) that moto cannot produce. Point a client's `endpoint_url` at it.
+//! Servers for the SDK's error paths that moto cannot produce: a plain-HTTP server that answers every
+//! request with one fixed AWS error (throttling, access denied, 5xx …), and one that accepts connections
+//! and never answers. Point a client's `endpoint_url` at them.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -82,6 +83,55 @@ impl FaultServer {
     /// Requests answered so far (SDK retries included).
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
+    }
+}
+
+/// A TCP server that accepts every connection, reads what is sent, and never answers: the endpoint that
+/// keeps a client waiting until its own timeouts fire.
+#[derive(Debug)]
+pub struct HangServer {
+    /// `http://127.0.0.1:<port>`
+    pub endpoint: String,
+    connections: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl HangServer {
+    pub async fn start() -> Result<HangServer, Error> {
+        let listener =
+            tokio::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+                .await
+                .context("bind 127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = connections.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    use tokio::io::AsyncReadExt;
+                    let mut sink = [0u8; 4096];
+                    // Read until the client gives up; never write a byte.
+                    while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+                });
+            }
+        });
+        Ok(HangServer {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            connections,
+            task,
+        })
+    }
+
+    /// Connections accepted so far (one per SDK attempt).
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for HangServer {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

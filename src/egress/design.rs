@@ -69,7 +69,7 @@ fn private_endpoints(s: &Snapshot) -> Vec<PrivateEndpoint> {
                         && live(&e.state)
                 })
                 .map(|e| PrivateEndpoint {
-                    service,
+                    service: *service,
                     vpc_endpoint_id: e.id.clone(),
                     state: e.state.clone(),
                 }),

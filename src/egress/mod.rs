@@ -22,46 +22,27 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::names::public_names;
+
 use crate::snapshot::{EndpointState, EndpointType, NatState, RouteTarget, Snapshot, VpcEndpoint};
 
 pub use design::{default_route_state, design, DefaultRoute};
 pub use next_hop::{nat_path, usable_nat_gateways};
 
-/// What the node talks to while joining.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Service {
-    /// The cluster's Kubernetes API endpoint.
-    ClusterApi,
-    EcrApi,
-    EcrDkr,
-    Sts,
-    Ec2,
-    S3,
+public_names! {
+    /// What the node talks to while joining.
+    pub enum Service {
+        /// The cluster's Kubernetes API endpoint.
+        ClusterApi => "cluster-api",
+        EcrApi => "ecr.api",
+        EcrDkr => "ecr.dkr",
+        Sts => "sts",
+        Ec2 => "ec2",
+        S3 => "s3",
+    }
 }
 
 impl Service {
-    /// Every destination, in the order they are reported.
-    pub const ALL: [Service; 6] = [
-        Service::ClusterApi,
-        Service::EcrApi,
-        Service::EcrDkr,
-        Service::Sts,
-        Service::Ec2,
-        Service::S3,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Service::ClusterApi => "cluster-api",
-            Service::EcrApi => "ecr.api",
-            Service::EcrDkr => "ecr.dkr",
-            Service::Sts => "sts",
-            Service::Ec2 => "ec2",
-            Service::S3 => "s3",
-        }
-    }
-
     /// The short AWS service name (`com.amazonaws.<region>.<this>`), `None` for the cluster API.
     pub fn aws_service(self) -> Option<&'static str> {
         (self != Service::ClusterApi).then(|| self.as_str())
@@ -372,20 +353,14 @@ pub struct PathSummary {
 
 impl fmt::Display for PathSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} via {}: {}",
-            self.destination.as_str(),
-            self.via,
-            self.verdict
-        )?;
-        if let Some(hop) = self.hop {
-            write!(f, " at {hop}")?;
+        write!(f, "{} via {}: ", self.destination, self.via)?;
+        let at = self.hop.map(|h| format!(" at {h}")).unwrap_or_default();
+        match &self.verdict {
+            Verdict::Pass => f.write_str("pass"),
+            Verdict::Blocked(block) if self.detail.is_empty() => write!(f, "blocked{at}: {block}"),
+            Verdict::Blocked(_) => write!(f, "blocked{at}: {}", self.detail),
+            Verdict::Unknown(why) => write!(f, "unknown{at}: {why}"),
         }
-        if !self.detail.is_empty() {
-            write!(f, " ({})", self.detail)?;
-        }
-        Ok(())
     }
 }
 

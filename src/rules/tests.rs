@@ -40,7 +40,7 @@ fn seed_local_only_table_is_no_default_route_fixable_with_the_existing_nat() {
     for needle in [
         "10.42.0.0/16 -> local (active)",
         "explicitly associated",
-        "sts via internet: blocked",
+        "sts via internet: blocked at route",
     ] {
         assert!(
             f.evidence.iter().any(|e| e.contains(needle)),
