@@ -71,6 +71,7 @@ step "Steps 2-5: what Sam finds by hand (nodegroup ACTIVE, launch Successful, in
 "$SANDBOX" story --state "$STATE/world.json"
 
 TOPIC_ARN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["topic_arn"])' "$STATE/world.json")
+STATE_TABLE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["state_table"])' "$STATE/world.json")
 cat >"$STATE/function.env" <<EOF
 MODE=remediate
 RECYCLE=instance
@@ -78,6 +79,7 @@ REGISTRATION_CHECK=poll
 GRACE_PERIOD_SECONDS=60
 POLL_INTERVAL_SECONDS=5
 SNS_TOPIC_ARN=${TOPIC_ARN}
+STATE_TABLE=${STATE_TABLE}
 KUBE_API_ENDPOINT_OVERRIDE=https://127.0.0.1:${KUBE_PORT}
 KUBE_CA_FILE=${PWD}/${STATE}/kube-ca.pem
 AWS_ENDPOINT_URL=${AWS_ENDPOINT_URL}

@@ -137,6 +137,10 @@ public_names! {
         NotAManagedNodegroup => "not-a-managed-nodegroup",
         /// The route table changed between the snapshot and the write.
         RouteChangedSinceSnapshot => "route-changed-since-snapshot",
+        /// `MAX_RECYCLES_PER_HOUR` remediations of this group in the last hour.
+        LoopBreaker => "loop-breaker",
+        /// A default route this function added is gone again: drift against whatever manages the table.
+        RouteDrift => "route-drift",
     }
 }
 

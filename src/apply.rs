@@ -13,9 +13,11 @@ use crate::commands;
 use crate::context::App;
 use crate::error::{Error, Result};
 use crate::gather;
+use crate::ledger;
 use crate::outcome::Execution;
 use crate::plan::{recheck_route, Recheck};
 use crate::snapshot::DEFAULT_ROUTE;
+use crate::state::now_unix;
 
 enum Step {
     Done(ActionStatus, String),
@@ -145,7 +147,26 @@ async fn replace_route(app: &App, fix: &RouteFix) -> Result<Step> {
     ))
 }
 
+/// Replaces the instance, at most once whoever asks: the first invocation claims the recycle.
 async fn terminate(app: &App, instance_id: &str, asg_name: &str) -> Result<Step> {
+    let key = ledger::recycle_key(instance_id);
+    if let Some(state) = &app.state {
+        if !state.claim(&key, now_unix(), ledger::CLAIM_SECONDS).await? {
+            let detail = format!("{instance_id} was already replaced by another invocation");
+            return Ok(Step::Done(ActionStatus::AlreadyPresent, detail));
+        }
+    }
+    let result = terminate_in_group(app, instance_id, asg_name).await;
+    if let (Err(_), Some(state)) = (&result, &app.state) {
+        // It did not happen: let a retry claim it again.
+        if let Err(e) = state.release(&key).await {
+            tracing::warn!(error = %e, "could not release the recycle claim");
+        }
+    }
+    result
+}
+
+async fn terminate_in_group(app: &App, instance_id: &str, asg_name: &str) -> Result<Step> {
     let result = app
         .clients
         .autoscaling

@@ -67,6 +67,9 @@ pub struct Config {
     pub recycle: Recycle,
     pub allow_shared_route_tables: bool,
     pub max_recycles_per_hour: u32,
+    /// DynamoDB table of the durable state (claims, loop breaker, routes written). Required in
+    /// remediate mode; in alert mode it makes reports exactly-once.
+    pub state_table: Option<String>,
     /// Local sandboxes only: talk to this Kubernetes API instead of the cluster's endpoint.
     pub kube_api_endpoint_override: Option<String>,
     /// Local sandboxes only: PEM CA bundle for the override endpoint (contents, read at start-up).
@@ -85,6 +88,7 @@ impl Default for Config {
             recycle: Recycle::Instance,
             allow_shared_route_tables: false,
             max_recycles_per_hour: 3,
+            state_table: None,
             kube_api_endpoint_override: None,
             kube_ca_pem: None,
         }
@@ -174,8 +178,16 @@ impl Config {
             })?),
         };
 
+        let state_table = get("STATE_TABLE");
+        if mode == Mode::Remediate && state_table.is_none() {
+            return Err(Error::Config {
+                key: "STATE_TABLE",
+                message: "remediate mode needs the state table (the loop breaker and exactly-once effects live there)".to_string(),
+            });
+        }
         Ok(Config {
             mode,
+            state_table,
             sns_topic_arn,
             grace_period: grace,
             poll_interval: poll,
@@ -257,9 +269,11 @@ mod tests {
             ("RECYCLE", "nodegroup"),
             ("ALLOW_SHARED_ROUTE_TABLES", "true"),
             ("MAX_RECYCLES_PER_HOUR", "1"),
+            ("STATE_TABLE", "remediator-state"),
             ("KUBE_API_ENDPOINT_OVERRIDE", "https://127.0.0.1:6443/"),
         ])
         .expect("valid");
+        assert_eq!(c.state_table.as_deref(), Some("remediator-state"));
         assert_eq!(c.mode, Mode::Remediate);
         assert_eq!(c.grace_period, Duration::from_secs(120));
         assert_eq!(c.poll_interval, Duration::from_secs(5));
@@ -272,6 +286,13 @@ mod tests {
             c.kube_api_endpoint_override.as_deref(),
             Some("https://127.0.0.1:6443")
         );
+    }
+
+    #[test]
+    fn remediate_mode_without_the_state_table_is_refused_naming_it() {
+        let err = config(&[("MODE", "remediate")]).expect_err("no state table");
+        assert!(err.to_string().contains("STATE_TABLE"), "{err}");
+        assert!(config(&[]).is_ok(), "alert mode works without it");
     }
 
     #[test]

@@ -11,12 +11,14 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::state::StateStore;
 
 pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub eks: aws_sdk_eks::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub sns: aws_sdk_sns::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
     /// Signs the EKS token.
     pub credentials: SharedCredentialsProvider,
     pub region: String,
@@ -52,6 +54,7 @@ impl Clients {
             eks: aws_sdk_eks::Client::new(sdk),
             autoscaling: aws_sdk_autoscaling::Client::new(sdk),
             sns: aws_sdk_sns::Client::new(sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             credentials,
             region,
         })
@@ -61,15 +64,22 @@ impl Clients {
 pub struct App {
     pub config: Config,
     pub clients: Clients,
+    /// The durable state, when `STATE_TABLE` is set (always in remediate mode).
+    pub state: Option<StateStore>,
     /// One lock per route table: concurrent records of one batch re-read and write one at a time.
     route_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 impl App {
     pub fn new(config: Config, clients: Clients) -> App {
+        let state = config
+            .state_table
+            .clone()
+            .map(|table| StateStore::new(clients.dynamodb.clone(), table));
         App {
             config,
             clients,
+            state,
             route_locks: Mutex::new(HashMap::new()),
         }
     }

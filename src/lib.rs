@@ -14,6 +14,7 @@ mod egress;
 mod error;
 mod event;
 mod finding;
+mod ledger;
 mod metrics;
 mod names;
 mod outcome;
@@ -36,6 +37,7 @@ mod handler;
 mod kube;
 mod pipeline;
 mod publish;
+mod state;
 
 pub mod config;
 pub mod logging;

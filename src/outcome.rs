@@ -166,6 +166,9 @@ pub struct EventReport {
     pub deferred: bool,
     /// Whether the SNS report was published (false when no topic is configured or nothing needed telling).
     pub notified: bool,
+    /// The report was not published again: an earlier invocation already reported this instance.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub already_reported: bool,
     /// Why publishing the SNS report failed, if it did (the report is still in the log).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notify_error: Option<String>,
@@ -181,6 +184,7 @@ impl EventReport {
             findings: Vec::new(),
             deferred: false,
             notified: false,
+            already_reported: false,
             notify_error: None,
         }
     }

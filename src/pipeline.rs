@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::action::{Action, RecycleStep};
+use crate::action::{Action, Blocked, Guard, RecycleStep};
 use crate::apply;
 use crate::context::App;
 use crate::egress::PathSummary;
@@ -17,8 +17,9 @@ use crate::event::{LaunchEvent, Parsed};
 use crate::finding::Finding;
 use crate::gather::{self, Group};
 use crate::kube::{decode_cluster_ca, KubeApi, KubeError};
+use crate::ledger::{self, Admit};
 use crate::outcome::{settle, EventReport, Outcome, Subject};
-use crate::plan::{plan, Decision, PlanInput};
+use crate::plan::{self, plan, Decision, PlanInput};
 use crate::registration::Registration;
 use crate::report;
 use crate::rules;
@@ -252,7 +253,7 @@ async fn check_and_act(
             diagnosis = diagnose(app, a).await?;
         }
     }
-    let outcome = decide_and_apply(app, a, &diagnosis, &registration, deadline).await;
+    let outcome = decide_and_apply(app, a, &diagnosis, &registration, deadline).await?;
     Ok(Verdict::Decided {
         registration,
         diagnosis,
@@ -284,9 +285,7 @@ fn registered(a: &Admitted, registration: Registration) -> Verdict {
     }
 }
 
-fn now_unix() -> i64 {
-    aws_smithy_types::DateTime::from(std::time::SystemTime::now()).secs()
-}
+use crate::state::now_unix;
 
 fn launched_at(a: &Admitted) -> i64 {
     let now = now_unix();
@@ -347,9 +346,9 @@ async fn decide_and_apply(
     d: &Diagnosis,
     registration: &Registration,
     deadline: Option<Instant>,
-) -> Outcome {
+) -> Result<Outcome> {
     let config = &app.config;
-    let decision = plan(&PlanInput {
+    let input = PlanInput {
         snapshot: &d.snapshot,
         findings: &d.findings,
         registration,
@@ -357,9 +356,15 @@ async fn decide_and_apply(
         mode: config.mode,
         recycle: config.recycle,
         allow_shared_route_tables: config.allow_shared_route_tables,
-    });
+    };
+    let mut decision = plan(&input);
+    if matches!(&decision, Decision::NoChange { would_apply, .. } if would_apply.is_empty())
+        && finishing_an_earlier_fix(app, a, d, registration).await?
+    {
+        decision = plan::replace_instance_only(&input);
+    }
     tracing::info!(decision = %serde_json::to_string(&decision).unwrap_or_default(), "plan");
-    match decision {
+    Ok(match decision {
         Decision::NoChange { why, would_apply } => Outcome::Diagnosed {
             why_no_change: why,
             would_apply,
@@ -371,15 +376,71 @@ async fn decide_and_apply(
         Decision::Apply {
             actions,
             recycle_skipped,
-        } => apply_actions(app, a, actions, recycle_skipped, deadline).await,
+        } => match durable_guard(app, a, &actions).await? {
+            Some(blocked) => Outcome::blocked(blocked, actions, vec![]),
+            None => apply_actions(app, a, actions, recycle_skipped, deadline).await,
+        },
+    })
+}
+
+/// In remediate mode, an instance that launched before this function fixed its subnet's route will never
+/// join: a retry or the delayed copy replaces it (an earlier attempt wrote the route but did not recycle).
+async fn finishing_an_earlier_fix(
+    app: &App,
+    a: &Admitted,
+    d: &Diagnosis,
+    registration: &Registration,
+) -> Result<bool> {
+    let (Mode::Remediate, Some(state)) = (app.config.mode, &app.state) else {
+        return Ok(false);
+    };
+    // Only a node known to be missing: never replace one the API could not see.
+    let missing = matches!(registration, Registration::Missing { .. });
+    if !missing || crate::finding::has_blocker(&d.findings) {
+        return Ok(false);
     }
+    let record = state.route(&d.snapshot.route_table.id).await?;
+    Ok(ledger::launched_before_fix(record.as_ref(), launched_at(a)))
+}
+
+/// The guards that need durable state: a route this function wrote that is gone again (drift), and the
+/// loop breaker (counted here, before anything is written).
+async fn durable_guard(app: &App, a: &Admitted, actions: &[Action]) -> Result<Option<Blocked>> {
+    let max = app.config.max_recycles_per_hour;
+    let Some(state) = &app.state else {
+        let why = "no STATE_TABLE is configured, so remediations cannot be counted";
+        return Ok(Some(Blocked::new(Guard::LoopBreaker, why)));
+    };
+    let now = now_unix();
+    for action in actions {
+        if let Action::Route(fix) = action {
+            let record = state.route(fix.route_table_id()).await?;
+            if let Some(blocked) = ledger::drift(record.as_ref(), fix, now) {
+                return Ok(Some(blocked));
+            }
+        }
+    }
+    if !actions.iter().any(|x| matches!(x, Action::Recycle(_))) {
+        return Ok(None);
+    }
+    Ok(
+        match state
+            .admit(&ledger::breaker_key(&a.target), now, max)
+            .await?
+        {
+            Admit::Go { .. } => None,
+            Admit::Tripped { count, rearms_at } => {
+                Some(ledger::tripped(&a.target, count, rearms_at, now, max))
+            }
+        },
+    )
 }
 
 async fn apply_actions(
     app: &App,
     a: &Admitted,
     actions: Vec<Action>,
-    recycle_skipped: Option<crate::action::Blocked>,
+    recycle_skipped: Option<Blocked>,
     deadline: Option<Instant>,
 ) -> Outcome {
     let work_deadline = deadline
@@ -402,8 +463,30 @@ async fn apply_actions(
         .any(|r| r.action.is_route_change() && r.took_effect());
     if route_fixed {
         record(app, &a.target.asg_name, TAG_REMEDIATED_AT).await;
+        remember_routes(app, &execution.results).await;
     }
     settle(actions, execution)
+}
+
+/// Remembers the routes this invocation wrote (for drift and for finishing an interrupted fix).
+async fn remember_routes(app: &App, results: &[crate::action::ActionResult]) {
+    let Some(state) = &app.state else { return };
+    for r in results
+        .iter()
+        .filter(|r| r.status == crate::action::ActionStatus::Applied)
+    {
+        let Action::Route(fix) = &r.action else {
+            continue;
+        };
+        let record = ledger::RouteRecord {
+            route_table_id: fix.route_table_id().to_string(),
+            nat_gateway_id: fix.nat_gateway_id().to_string(),
+            at: now_unix(),
+        };
+        if let Err(e) = state.remember_route(&record).await {
+            tracing::warn!(error = %e, "could not remember the route written; drift will not be detected for it");
+        }
+    }
 }
 
 /// Records a time on the group; failing to is logged, never fatal.
@@ -487,12 +570,54 @@ async fn notify(app: &App, report: &mut EventReport, snapshot: Option<&Snapshot>
     let Some(topic) = &app.config.sns_topic_arn else {
         return;
     };
+    let claim = match claim_report(app, report).await {
+        Ok(Claim::AlreadyReported) => {
+            report.already_reported = true;
+            return;
+        }
+        Ok(claim) => claim,
+        Err(e) => {
+            // Better twice than never: the state store failing must not silence the report.
+            tracing::warn!(error = %e, "could not claim the report; publishing anyway");
+            Claim::Unclaimed
+        }
+    };
     let notice = report::render(report, snapshot, app.config.mode);
     match publish::publish(&app.clients, topic, &notice).await {
         Ok(()) => report.notified = true,
         Err(e) => {
             tracing::error!(error = %e, "could not publish the report; it is in this log");
             report.notify_error = Some(e.to_string());
+            release(app, claim).await;
+        }
+    }
+}
+
+/// One report per incident: the first invocation for an instance claims it.
+enum Claim {
+    Claimed(String),
+    Unclaimed,
+    AlreadyReported,
+}
+
+async fn claim_report(app: &App, report: &EventReport) -> Result<Claim> {
+    let (Some(state), Some(instance)) = (&app.state, &report.subject.instance_id) else {
+        return Ok(Claim::Unclaimed);
+    };
+    let key = ledger::notify_key(instance);
+    Ok(
+        match state.claim(&key, now_unix(), ledger::CLAIM_SECONDS).await? {
+            true => Claim::Claimed(key),
+            false => Claim::AlreadyReported,
+        },
+    )
+}
+
+/// The report did not go out: give the claim back so a retry can send it.
+async fn release(app: &App, claim: Claim) {
+    if let (Some(state), Claim::Claimed(key)) = (&app.state, claim) {
+        if let Err(e) = state.release(&key).await {
+            tracing::warn!(error = %e, "could not release the report claim");
         }
     }
 }

@@ -91,6 +91,24 @@ pub fn plan(input: &PlanInput) -> Decision {
     }
 }
 
+/// Only the recycle step: the route is already right (an earlier invocation fixed it) but this instance
+/// launched before the fix and will never join by itself.
+pub fn replace_instance_only(input: &PlanInput) -> Decision {
+    match recycle_step(input) {
+        Ok(Some(step)) => Decision::Apply {
+            actions: vec![Action::Recycle(step)],
+            recycle_skipped: None,
+        },
+        Ok(None) => {
+            no_change("RECYCLE=none: the instance that launched before the fix is left to a human")
+        }
+        Err(blocked) => Decision::Blocked {
+            blocked,
+            would_apply: vec![],
+        },
+    }
+}
+
 /// Alert mode changes nothing but says what remediate mode would do.
 fn alert_only(decision: Decision, would_apply: Vec<Action>) -> Decision {
     let then = match &decision {

@@ -378,6 +378,7 @@ impl Function {
             .env("AWS_ACCESS_KEY_ID", creds.access_key_id())
             .env("AWS_SECRET_ACCESS_KEY", creds.secret_access_key())
             .env("MODE", mode)
+            .env("STATE_TABLE", &world.state_table)
             .env("GRACE_PERIOD_SECONDS", "0")
             .env("KUBE_API_ENDPOINT_OVERRIDE", &kube.endpoint)
             .env("KUBE_CA_FILE", &kube.ca_file)

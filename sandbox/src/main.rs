@@ -52,6 +52,7 @@ struct State {
     topic_arn: String,
     queue_url: String,
     stuck_instance_id: String,
+    state_table: String,
 }
 
 impl State {
@@ -76,6 +77,7 @@ impl State {
             topic_arn,
             queue_url,
             stuck_instance_id,
+            state_table: w.state_table.clone(),
         }
     }
 
@@ -105,6 +107,7 @@ impl State {
             endpoint_security_group_id: None,
             new_subnet_nacl_id: None,
             node_security_group_id: None,
+            state_table: self.state_table.clone(),
         }
     }
 

@@ -55,6 +55,7 @@ impl Sandbox {
             sns_topic_arn: Some(topic_arn),
             kube_api_endpoint_override: Some(kube.endpoint.clone()),
             kube_ca_pem: Some(kube.ca_pem.clone()),
+            state_table: Some(world.state_table.clone()),
             ..config
         };
         let app = Arc::new(App::new(config, Clients::new(&sdk).expect("clients")));

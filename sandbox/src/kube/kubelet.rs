@@ -3,6 +3,7 @@
 //! in memory; a node's creation time is its first registration.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use aws_config::SdkConfig;
@@ -46,9 +47,16 @@ impl Shared {
             return Ok(());
         }
         let (net, cluster) = load(&self.ec2, &self.eks, &self.cluster).await?;
+        let gives_up = self.bootstrap_gives_up.load(Ordering::SeqCst);
+        let mut gave_up = self.gave_up.lock().await;
         for i in candidates {
+            if gave_up.contains(&i.instance_id) {
+                continue;
+            }
             if joins(&net, &cluster, i, &self.region) {
                 nodes.insert(i.instance_id.clone(), Registered::new(i));
+            } else if gives_up {
+                gave_up.insert(i.instance_id.clone());
             }
         }
         Ok(())

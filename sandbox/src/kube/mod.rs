@@ -101,6 +101,8 @@ impl FakeKube {
             refuse: AtomicU16::new(0),
             requests: AtomicUsize::new(0),
             verbose: AtomicBool::new(false),
+            bootstrap_gives_up: AtomicBool::new(false),
+            gave_up: Mutex::new(Default::default()),
         });
         let task = tokio::spawn(serve(listener, acceptor, shared.clone()));
         Ok(FakeKube {
@@ -132,6 +134,13 @@ impl FakeKube {
     /// Authenticated API requests served so far (refused ones included; 401s are not counted).
     pub fn requests_seen(&self) -> usize {
         self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// `true`: an instance first seen without egress never registers, even after its subnet is fixed (its
+    /// bootstrap timed out, as in the incident, where only replaced nodes joined). `false` (the default): a
+    /// node registers as soon as its subnet has egress.
+    pub fn bootstrap_gives_up(&self, on: bool) {
+        self.shared.bootstrap_gives_up.store(on, Ordering::SeqCst);
     }
 
     /// Log one line per request on stderr (used by `sandbox fake-kube`).

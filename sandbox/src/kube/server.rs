@@ -32,6 +32,11 @@ pub(super) struct Shared {
     pub(super) refuse: AtomicU16,
     pub(super) requests: AtomicUsize,
     pub(super) verbose: AtomicBool,
+    /// When set, an instance seen without egress gives up its bootstrap for good (as a real node's
+    /// bootstrap does once it has timed out), even after its subnet is fixed.
+    pub(super) bootstrap_gives_up: AtomicBool,
+    /// Instances whose bootstrap gave up.
+    pub(super) gave_up: Mutex<std::collections::BTreeSet<String>>,
 }
 
 pub(super) async fn serve(

@@ -285,6 +285,8 @@ pub struct World {
     pub new_subnet_nacl_id: Option<String>,
     /// The nodes' only security group ([`WorldOptions::node_sg_without_https_egress`]).
     pub node_security_group_id: Option<String>,
+    /// The DynamoDB table of the function's durable state (what the template creates).
+    pub state_table: String,
 }
 
 impl World {
@@ -300,6 +302,7 @@ impl World {
         opts: WorldOptions,
     ) -> Result<World, Error> {
         let mut w = steps::network(sdk, account_id).await?;
+        w.state_table = steps::state_table(&w.sdk).await?;
         w.build_nat_subnets(&opts).await?;
         w.route_new_subnet(opts.routing).await?;
         w.cluster_security_group_id = w.cluster_security_group().await?;

@@ -36,6 +36,49 @@ const NEW_SUBNET_AZ: &str = "us-west-2a";
 
 /// The network every world shares: VPC, IGW, public and private subnets with their tables, the NAT, the
 /// new subnet (not yet routed). Cluster, nodegroup and the variants' resources come later.
+/// Name of the function's state table in every world (the template names it after the stack).
+pub const STATE_TABLE: &str = "eks-node-join-remediator-state";
+
+/// The function's state table as the template creates it: one string key `pk`, pay per request, items
+/// expiring through TTL on `expires_at`.
+pub(super) async fn state_table(sdk: &SdkConfig) -> Result<String, Error> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TimeToLiveSpecification,
+    };
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
+    let attribute = AttributeDefinition::builder()
+        .attribute_name("pk")
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .context("attribute definition")?;
+    let key = KeySchemaElement::builder()
+        .attribute_name("pk")
+        .key_type(KeyType::Hash)
+        .build()
+        .context("key schema")?;
+    ddb.create_table()
+        .table_name(STATE_TABLE)
+        .attribute_definitions(attribute)
+        .key_schema(key)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .context("dynamodb:CreateTable")?;
+    let ttl = TimeToLiveSpecification::builder()
+        .attribute_name("expires_at")
+        .enabled(true)
+        .build()
+        .context("ttl")?;
+    ddb.update_time_to_live()
+        .table_name(STATE_TABLE)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .context("dynamodb:UpdateTimeToLive")?;
+    Ok(STATE_TABLE.to_owned())
+}
+
 pub(super) async fn network(sdk: SdkConfig, account_id: &str) -> Result<World, Error> {
     let region = sdk
         .region()
@@ -77,6 +120,7 @@ pub(super) async fn network(sdk: SdkConfig, account_id: &str) -> Result<World, E
         cluster_security_group_id: String::new(),
         firewall: None,
         isolated_nat: None,
+        state_table: String::new(),
         transit_gateway_id: None,
         vpc_endpoints: BTreeMap::new(),
         endpoint_security_group_id: None,

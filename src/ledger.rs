@@ -1,0 +1,200 @@
+//! What this function remembers between invocations, as pure decisions: the loop breaker's one-hour
+//! window, the keys of exactly-once claims, a route it wrote that is gone again (drift), and an instance
+//! that launched before a fix this function made. The shell (`state`) stores and reads; this decides.
+
+use crate::action::{Blocked, Guard, RouteFix};
+use crate::target::Target;
+
+/// The loop breaker counts remediations in this window.
+pub const WINDOW_SECONDS: i64 = 3600;
+/// How long a claim (one notification, one recycle per instance) is kept.
+pub const CLAIM_SECONDS: i64 = 24 * 3600;
+/// How long a route this function wrote is remembered (a removal within it is drift).
+pub const ROUTE_MEMORY_SECONDS: i64 = 24 * 3600;
+
+/// The loop breaker's verdict for one more remediation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admit {
+    /// Go ahead; store `times` (the window with this remediation added).
+    Go { times: Vec<i64> },
+    /// Tripped: `count` remediations in the last hour; it re-arms at `rearms_at` (Unix seconds).
+    Tripped { count: usize, rearms_at: i64 },
+}
+
+/// At most `max` remediations per group in any hour.
+pub fn admit(times: &[i64], now: i64, max: u32) -> Admit {
+    let mut recent: Vec<i64> = times
+        .iter()
+        .copied()
+        .filter(|t| now - t < WINDOW_SECONDS && *t <= now)
+        .collect();
+    recent.sort_unstable();
+    if recent.len() >= max as usize {
+        let oldest_that_counts = recent[recent.len() - max as usize..].first().copied();
+        let rearms_at = oldest_that_counts.map_or(now, |t| t + WINDOW_SECONDS);
+        return Admit::Tripped {
+            count: recent.len(),
+            rearms_at,
+        };
+    }
+    recent.push(now);
+    Admit::Go { times: recent }
+}
+
+/// The guard a tripped breaker reports, saying when it re-arms.
+pub fn tripped(target: &Target, count: usize, rearms_at: i64, now: i64, max: u32) -> Blocked {
+    let group = target.nodegroup.as_deref().unwrap_or(&target.asg_name);
+    let minutes = ((rearms_at - now).max(0) + 59) / 60;
+    Blocked::new(
+        Guard::LoopBreaker,
+        format!(
+            "{count} remediation(s) of {group} in the last hour reached MAX_RECYCLES_PER_HOUR={max}; something keeps undoing the fix or the nodes fail for another reason; the breaker re-arms in {minutes} min (Unix time {rearms_at})"
+        ),
+    )
+}
+
+/// The loop breaker counts per nodegroup (per Auto Scaling group for self-managed groups).
+pub fn breaker_key(target: &Target) -> String {
+    let group = target.nodegroup.as_deref().unwrap_or(&target.asg_name);
+    format!("breaker#{}#{group}", target.cluster)
+}
+
+/// One report per incident: per instance.
+pub fn notify_key(instance_id: &str) -> String {
+    format!("notify#{instance_id}")
+}
+
+/// One recycle per instance, whoever tries.
+pub fn recycle_key(instance_id: &str) -> String {
+    format!("recycle#{instance_id}")
+}
+
+/// The route this function wrote into a table.
+pub fn route_key(route_table_id: &str) -> String {
+    format!("route#{route_table_id}")
+}
+
+/// A route this function wrote: into which table, to which NAT gateway, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRecord {
+    pub route_table_id: String,
+    pub nat_gateway_id: String,
+    pub at: i64,
+}
+
+/// A default route this function created that is missing again is drift against whatever manages the
+/// table (infrastructure as code, an AWS Config rule, a person): reported, not fought.
+pub fn drift(record: Option<&RouteRecord>, fix: &RouteFix, now: i64) -> Option<Blocked> {
+    let record = record.filter(|r| now - r.at < ROUTE_MEMORY_SECONDS)?;
+    let RouteFix::CreateDefaultRoute { route_table_id, .. } = fix else {
+        return None;
+    };
+    (route_table_id == &record.route_table_id).then(|| {
+        Blocked::new(
+            Guard::RouteDrift,
+            format!(
+                "this function added 0.0.0.0/0 -> {} to {route_table_id} {} min ago and it is gone again: whatever manages that table removes it; add the route to your infrastructure as code (route table {route_table_id}, destination 0.0.0.0/0, NAT gateway {}) instead of letting this function fight it",
+                record.nat_gateway_id,
+                (now - record.at) / 60,
+                record.nat_gateway_id
+            ),
+        )
+    })
+}
+
+/// The instance launched before this function fixed its subnet's route: it will never join by itself
+/// (its bootstrap already failed), so finishing the job means replacing it.
+pub fn launched_before_fix(record: Option<&RouteRecord>, launched_at: i64) -> bool {
+    record.is_some_and(|r| launched_at <= r.at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> Target {
+        Target {
+            cluster: "eks-workshop".into(),
+            nodegroup: Some("new_nodegroup_2".into()),
+            asg_name: "eks-new_nodegroup_2-abcd".into(),
+        }
+    }
+
+    #[test]
+    fn the_breaker_admits_up_to_the_limit_per_hour_then_says_when_it_re_arms() {
+        assert_eq!(
+            admit(&[], 10_000, 3),
+            Admit::Go {
+                times: vec![10_000]
+            }
+        );
+        assert_eq!(
+            admit(&[9_000, 9_500], 10_000, 3),
+            Admit::Go {
+                times: vec![9_000, 9_500, 10_000]
+            }
+        );
+        assert_eq!(
+            admit(&[9_000, 9_500, 9_900], 10_000, 3),
+            Admit::Tripped {
+                count: 3,
+                rearms_at: 9_000 + WINDOW_SECONDS
+            }
+        );
+        // An hour later the oldest no longer counts.
+        assert!(matches!(
+            admit(&[9_000, 9_500, 9_900], 9_000 + WINDOW_SECONDS, 3),
+            Admit::Go { .. }
+        ));
+        assert!(
+            matches!(admit(&[], 10_000, 0), Admit::Tripped { count: 0, .. }),
+            "0 disables remediation"
+        );
+    }
+
+    #[test]
+    fn a_tripped_breaker_names_the_group_the_limit_and_the_wait() {
+        let b = tripped(&target(), 3, 12_600, 10_000, 3);
+        assert_eq!(b.guard, Guard::LoopBreaker);
+        assert!(
+            b.detail.contains("new_nodegroup_2") && b.detail.contains("MAX_RECYCLES_PER_HOUR=3")
+        );
+        assert!(b.detail.contains("re-arms in 44 min"), "{}", b.detail);
+    }
+
+    #[test]
+    fn a_route_this_function_created_that_is_gone_again_is_drift() {
+        let record = RouteRecord {
+            route_table_id: "rtb-1".into(),
+            nat_gateway_id: "nat-1".into(),
+            at: 10_000,
+        };
+        let create = RouteFix::CreateDefaultRoute {
+            route_table_id: "rtb-1".into(),
+            nat_gateway_id: "nat-1".into(),
+        };
+        let blocked = drift(Some(&record), &create, 10_600).expect("drift");
+        assert_eq!(blocked.guard, Guard::RouteDrift);
+        assert!(
+            blocked.detail.contains("infrastructure as code") && blocked.detail.contains("rtb-1")
+        );
+        assert_eq!(drift(None, &create, 10_600), None);
+        assert_eq!(
+            drift(Some(&record), &create, 10_000 + ROUTE_MEMORY_SECONDS),
+            None,
+            "forgotten after a day"
+        );
+    }
+
+    #[test]
+    fn an_instance_that_launched_before_the_fix_must_be_replaced() {
+        let record = RouteRecord {
+            route_table_id: "rtb-1".into(),
+            nat_gateway_id: "nat-1".into(),
+            at: 10_000,
+        };
+        assert!(launched_before_fix(Some(&record), 9_990));
+        assert!(!launched_before_fix(Some(&record), 10_005));
+        assert!(!launched_before_fix(None, 9_990));
+    }
+}

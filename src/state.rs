@@ -1,0 +1,179 @@
+//! The durable state every invocation shares, in a small DynamoDB table the template creates
+//! (pay-per-request, items expire through TTL): exactly-once claims, the loop breaker's counts and the
+//! routes this function wrote. Conditional writes make each of them safe under concurrency.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::aws_error::aws;
+use crate::error::{Error, Result};
+use crate::ledger::{self, Admit, RouteRecord};
+
+/// Attribute names of the table's items.
+const KEY: &str = "pk";
+const EXPIRES: &str = "expires_at";
+const TIMES: &str = "times";
+const VERSION: &str = "version";
+const NAT: &str = "nat_gateway_id";
+const AT: &str = "at";
+/// Optimistic-concurrency retries of the loop breaker's counter.
+const CAS_ATTEMPTS: usize = 5;
+
+pub struct StateStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+fn conflict<E: ProvideErrorMetadata>(e: &E) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+impl StateStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> StateStore {
+        StateStore { client, table }
+    }
+
+    /// Claims `key` for `ttl` seconds: `true` for the first caller, `false` for every later one.
+    pub async fn claim(&self, key: &str, now: i64, ttl: i64) -> Result<bool> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(KEY, s(key))
+            .item(AT, n(now))
+            .item(EXPIRES, n(now + ttl))
+            .condition_expression("attribute_not_exists(#k) OR #e < :now")
+            .expression_attribute_names("#k", KEY)
+            .expression_attribute_names("#e", EXPIRES)
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(conflict) => Ok(false),
+            Err(e) => Err(aws("dynamodb:PutItem")(e)),
+        }
+    }
+
+    /// Gives a claim back (its effect did not happen, so a retry may try again).
+    pub async fn release(&self, key: &str) -> Result<()> {
+        let delete = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(KEY, s(key));
+        delete.send().await.map_err(aws("dynamodb:DeleteItem"))?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<HashMap<String, AttributeValue>>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY, s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(aws("dynamodb:GetItem"))?;
+        Ok(out.item().cloned())
+    }
+
+    /// Counts one more remediation for the group behind `key`, unless the loop breaker trips.
+    pub async fn admit(&self, key: &str, now: i64, max: u32) -> Result<Admit> {
+        for _ in 0..CAS_ATTEMPTS {
+            let item = self.get(key).await?.unwrap_or_default();
+            let version = number(&item, VERSION).unwrap_or(0);
+            let times: Vec<i64> = item
+                .get(TIMES)
+                .and_then(|v| v.as_s().ok())
+                .map(|t| t.split(',').filter_map(|x| x.parse().ok()).collect())
+                .unwrap_or_default();
+            match ledger::admit(&times, now, max) {
+                Admit::Go { times } => {
+                    if self.store_times(key, &times, version, now).await? {
+                        return Ok(Admit::Go { times });
+                    }
+                }
+                tripped => return Ok(tripped),
+            }
+        }
+        Err(Error::Inconsistent(format!(
+            "the loop breaker's counter {key} changed under {CAS_ATTEMPTS} attempts in a row"
+        )))
+    }
+
+    /// Compare-and-set of the breaker's window: `false` when another invocation wrote first.
+    async fn store_times(&self, key: &str, times: &[i64], version: i64, now: i64) -> Result<bool> {
+        let text: Vec<String> = times.iter().map(i64::to_string).collect();
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(KEY, s(key))
+            .item(TIMES, s(&text.join(",")))
+            .item(VERSION, n(version + 1))
+            .item(EXPIRES, n(now + ledger::WINDOW_SECONDS))
+            .condition_expression("attribute_not_exists(#k) OR #v = :v")
+            .expression_attribute_names("#k", KEY)
+            .expression_attribute_names("#v", VERSION)
+            .expression_attribute_values(":v", n(version))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(conflict) => Ok(false),
+            Err(e) => Err(aws("dynamodb:PutItem")(e)),
+        }
+    }
+
+    /// The route this function last wrote into a table, if it remembers one.
+    pub async fn route(&self, route_table_id: &str) -> Result<Option<RouteRecord>> {
+        let Some(item) = self.get(&ledger::route_key(route_table_id)).await? else {
+            return Ok(None);
+        };
+        let live = number(&item, EXPIRES).is_none_or(|e| e > now_unix());
+        let nat = item.get(NAT).and_then(|v| v.as_s().ok()).cloned();
+        Ok(match (live, nat, number(&item, AT)) {
+            (true, Some(nat_gateway_id), Some(at)) => Some(RouteRecord {
+                route_table_id: route_table_id.to_string(),
+                nat_gateway_id,
+                at,
+            }),
+            _ => None,
+        })
+    }
+
+    /// Remembers a route this function wrote.
+    pub async fn remember_route(&self, record: &RouteRecord) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(KEY, s(&ledger::route_key(&record.route_table_id)))
+            .item(NAT, s(&record.nat_gateway_id))
+            .item(AT, n(record.at))
+            .item(EXPIRES, n(record.at + ledger::ROUTE_MEMORY_SECONDS))
+            .send()
+            .await
+            .map_err(aws("dynamodb:PutItem"))?;
+        Ok(())
+    }
+}
+
+pub fn now_unix() -> i64 {
+    aws_smithy_types::DateTime::from(std::time::SystemTime::now()).secs()
+}
