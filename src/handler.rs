@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::batch;
 use crate::context::App;
-use crate::error::{error_type, Error};
+use crate::error::error_type;
 use crate::event::{parse_input, DelayedRecord, Input};
 use crate::metrics;
 use crate::outcome::{EventReport, Outcome};
@@ -22,8 +22,9 @@ pub async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, D
     let deadline = lambda_deadline(event.context.deadline);
     match parse_input(event.payload) {
         Err(e) => {
-            log_report(&EventReport::failed(&e));
-            Err(diagnostic(&e))
+            let report = EventReport::failed(&e);
+            log_report(&report);
+            direct_answer(&report)
         }
         Ok(Input::Direct(parsed)) => {
             // Boxed: the pipeline's future is deep, and one heap allocation per event is nothing.
@@ -45,15 +46,17 @@ fn to_json(value: &impl serde::Serialize) -> Result<Value, Diagnostic> {
     })
 }
 
-/// A `failed` outcome is answered as a Lambda error so EventBridge's retry policy and DLQ keep the event.
+/// Only a failure that can succeed on retry is answered as a Lambda error (EventBridge's retry policy and
+/// the DLQ keep the event). Any other outcome, a non-retryable failure included, is answered with its
+/// report: delivering the same event again could not help, and the report is logged (and published).
 fn direct_answer(report: &EventReport) -> Result<Value, Diagnostic> {
     match &report.outcome {
         Outcome::Failed {
             error,
             error_kind,
-            retryable,
+            retryable: true,
         } => Err(Diagnostic {
-            error_type: error_type(*error_kind, *retryable),
+            error_type: error_type(*error_kind, true),
             error_message: error.clone(),
         }),
         _ => to_json(report),
@@ -110,19 +113,6 @@ fn lambda_deadline(deadline_ms: u64) -> Option<Instant> {
 
 fn remaining(deadline_ms: u64, now_ms: u64) -> Option<Duration> {
     (deadline_ms > now_ms).then(|| Duration::from_millis(deadline_ms - now_ms))
-}
-
-impl From<&Error> for Diagnostic {
-    fn from(e: &Error) -> Diagnostic {
-        Diagnostic {
-            error_type: error_type(e.kind(), e.is_retryable()),
-            error_message: e.to_string(),
-        }
-    }
-}
-
-fn diagnostic(e: &Error) -> Diagnostic {
-    Diagnostic::from(e)
 }
 
 fn log_report(report: &EventReport) {

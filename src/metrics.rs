@@ -18,15 +18,18 @@ pub fn values(report: &EventReport) -> Vec<(&'static str, f64, &'static str)> {
     if report.subject.cluster.is_some() && !matches!(report.outcome, Outcome::Skipped { .. }) {
         m.push(("LaunchesChecked", 1.0, "Count"));
     }
-    let not_joined = matches!(
-        report.registration,
-        Some(Registration::Missing { .. }) | Some(Registration::Unknown { .. })
-    ) && matches!(
+    let concluded = matches!(
         report.outcome,
         Outcome::Diagnosed { .. } | Outcome::Remediated { .. } | Outcome::RemediationBlocked { .. }
     );
-    if not_joined {
-        m.push(("NodesNotJoined", 1.0, "Count"));
+    // An incident is counted once: by the invocation that reported it.
+    if concluded && !report.already_reported {
+        match report.registration {
+            Some(Registration::Missing { .. }) => m.push(("NodesNotJoined", 1.0, "Count")),
+            // The function could not see: that is an access problem, not a node that did not join.
+            Some(Registration::Unknown { .. }) => m.push(("RegistrationUnknown", 1.0, "Count")),
+            _ => {}
+        }
     }
     match &report.outcome {
         Outcome::Remediated { actions } => {
@@ -124,6 +127,24 @@ mod tests {
         assert!(
             emf(&r, 1).is_none(),
             "a node seconds after launch has not failed to join yet"
+        );
+    }
+
+    #[test]
+    fn unknown_registration_and_repeated_reports_are_not_counted_as_nodes_not_joined() {
+        let mut r = EventReport::new(diagnosed(), subject());
+        r.registration = Some(Registration::Unknown {
+            reason: "403".into(),
+        });
+        let doc = emf(&r, 1).expect("metrics");
+        assert_eq!(doc["RegistrationUnknown"], 1.0);
+        assert!(doc.get("NodesNotJoined").is_none());
+        r.registration = Some(Registration::Missing { nodegroup_nodes: 0 });
+        r.already_reported = true;
+        let doc = emf(&r, 1).expect("metrics");
+        assert!(
+            doc.get("NodesNotJoined").is_none(),
+            "counted by whoever reported it"
         );
     }
 

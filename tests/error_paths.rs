@@ -96,41 +96,51 @@ async fn throttling_fails_the_event_as_retryable_after_the_sdk_retried() {
     assert_eq!(answer["results"][0]["report"]["retryable"], true);
 }
 
-/// One direct invocation against a server that answers every AWS call with this error.
-async fn invoke_against(status: u16, code: &str, message: &str) -> (Diagnostic, usize) {
+/// One direct invocation against a server that answers every AWS call with this error: the Lambda
+/// error for a retryable failure, the report for any other outcome.
+async fn invoke_against(
+    status: u16,
+    code: &str,
+    message: &str,
+) -> (Result<Value, Diagnostic>, usize) {
     let fault = FaultServer::start(status, "text/xml", &query_error(code, message))
         .await
         .expect("fault server");
-    let err = handle(
+    let answer = handle(
         app_against(&fault).await,
         LambdaEvent::new(launch_event(), Context::default()),
     )
-    .await
-    .expect_err("the event fails");
-    (err, fault.hits())
+    .await;
+    (answer, fault.hits())
 }
 
 #[tokio::test]
 async fn access_denied_fails_the_event_as_not_retryable_without_retrying() {
-    let (err, hits) = invoke_against(
+    let (answer, hits) = invoke_against(
         403,
         "AccessDenied",
         "User: arn:aws:sts::123456789012:assumed-role/fn is not authorized to perform: autoscaling:DescribeAutoScalingGroups",
     )
     .await;
-    assert_eq!(err.error_type, "NonRetryable.AwsApi");
+    let report =
+        answer.expect("a non-retryable failure is answered with its report, not redelivered");
+    assert_eq!(report["outcome"], "failed");
+    assert_eq!(report["error_kind"], "AwsApi");
+    assert_eq!(report["retryable"], false);
     assert!(
-        err.error_message
+        report["error"]
+            .as_str()
+            .unwrap_or_default()
             .contains("autoscaling:DescribeAutoScalingGroups"),
-        "{}",
-        err.error_message
+        "{report:#}"
     );
     assert_eq!(hits, 1);
 }
 
 #[tokio::test]
 async fn server_errors_are_retryable() {
-    let (err, hits) = invoke_against(503, "ServiceUnavailable", "try later").await;
+    let (answer, hits) = invoke_against(503, "ServiceUnavailable", "try later").await;
+    let err = answer.expect_err("a retryable failure is a Lambda error, so it is retried");
     assert_eq!(err.error_type, "Retryable.AwsApi");
     assert_eq!(hits, 2, "the SDK's retry policy ran");
 }

@@ -229,27 +229,31 @@ async fn main_route_table_is_not_changed_without_allow_shared_route_tables() {
 }
 
 #[tokio::test]
-async fn malformed_event_is_a_clear_non_retryable_error() {
+async fn malformed_event_is_a_clear_non_retryable_failure_that_is_not_redelivered() {
     let sb = Sandbox::seed(remediate()).await;
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/events/malformed-missing-instance-id.json"
     ))
     .expect("fixture");
-    let err = sb
-        .invoke(serde_json::from_str(&text).expect("json"))
-        .await
-        .expect_err("malformed");
-    assert_eq!(err.error_type, "NonRetryable.MalformedEvent");
+    // Not an error: delivering it again could not help, so it is answered with its report.
+    let report = sb
+        .invoke_ok(serde_json::from_str(&text).expect("json"))
+        .await;
+    assert_eq!(report["outcome"], "failed");
+    assert_eq!(report["error_kind"], "MalformedEvent");
+    assert_eq!(report["retryable"], false);
     assert!(
-        err.error_message.contains("EC2InstanceId"),
-        "{}",
-        err.error_message
+        report["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("EC2InstanceId"),
+        "{report:#}"
     );
 }
 
 #[tokio::test]
-async fn delayed_batch_reports_only_the_bad_record_as_a_failure() {
+async fn a_bad_record_is_reported_but_not_redelivered_and_does_not_spoil_the_batch() {
     let sb = Sandbox::seed(alert()).await;
     let stuck = sb.stuck_instance().await;
     let good = sb.launch_event(&stuck).await.to_string();
@@ -259,11 +263,9 @@ async fn delayed_batch_reports_only_the_bad_record_as_a_failure() {
             ("bad".to_string(), "{not json".to_string()),
         ]))
         .await;
-    assert_eq!(
-        answer["batchItemFailures"],
-        serde_json::json!([{ "itemIdentifier": "bad" }])
-    );
+    assert_eq!(answer["batchItemFailures"], serde_json::json!([]));
     assert_eq!(answer["results"][0]["report"]["outcome"], "diagnosed");
+    assert_eq!(answer["results"][1]["messageId"], "bad");
     assert_eq!(answer["results"][1]["report"]["outcome"], "failed");
     assert_eq!(answer["results"][1]["report"]["retryable"], false);
 }
