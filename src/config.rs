@@ -107,77 +107,8 @@ impl Config {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let defaults = Config::default();
-
-        let mode = choice(&get, "MODE", defaults.mode, Mode::ALL, Mode::as_str)?;
-        let registration_check = choice(
-            &get,
-            "REGISTRATION_CHECK",
-            defaults.registration_check,
-            RegistrationCheck::ALL,
-            RegistrationCheck::as_str,
-        )?;
-        let recycle = choice(
-            &get,
-            "RECYCLE",
-            defaults.recycle,
-            Recycle::ALL,
-            Recycle::as_str,
-        )?;
-        let allow_shared_route_tables = match get("ALLOW_SHARED_ROUTE_TABLES").as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(other) => {
-                return Err(invalid("ALLOW_SHARED_ROUTE_TABLES", other, "true or false"))
-            }
-        };
-        let grace = seconds(&get, "GRACE_PERIOD_SECONDS", defaults.grace_period, 0, 3600)?;
-        let poll = seconds(
-            &get,
-            "POLL_INTERVAL_SECONDS",
-            defaults.poll_interval,
-            1,
-            900,
-        )?;
-        let max_recycles_per_hour = match get("MAX_RECYCLES_PER_HOUR") {
-            None => defaults.max_recycles_per_hour,
-            Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 100).ok_or_else(|| {
-                invalid("MAX_RECYCLES_PER_HOUR", &v, "a whole number from 0 to 100")
-            })?,
-        };
-        let sns_topic_arn = match get("SNS_TOPIC_ARN") {
-            Some(arn) if !arn.starts_with("arn:") || arn.split(':').count() != 6 => {
-                return Err(invalid("SNS_TOPIC_ARN", &arn, "an SNS topic ARN"))
-            }
-            other => other,
-        };
-        let cluster_allowlist = get("CLUSTER_ALLOWLIST")
-            .map(|list| {
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let kube_api_endpoint_override = match get("KUBE_API_ENDPOINT_OVERRIDE") {
-            Some(url) if !url.starts_with("https://") => {
-                return Err(invalid(
-                    "KUBE_API_ENDPOINT_OVERRIDE",
-                    &url,
-                    "an https:// URL",
-                ))
-            }
-            other => other.map(|u| u.trim_end_matches('/').to_string()),
-        };
-        let kube_ca_pem = match get("KUBE_CA_FILE") {
-            None => None,
-            Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| Error::Config {
-                key: "KUBE_CA_FILE",
-                message: format!("cannot read {path}: {e}"),
-            })?),
-        };
-
+        let d = Config::default();
+        let mode = choice(&get, "MODE", d.mode, Mode::ALL, Mode::as_str)?;
         let state_table = get("STATE_TABLE");
         if mode == Mode::Remediate && state_table.is_none() {
             return Err(Error::Config {
@@ -185,21 +116,107 @@ impl Config {
                 message: "remediate mode needs the state table (the loop breaker and exactly-once effects live there)".to_string(),
             });
         }
+        let (kube_api_endpoint_override, kube_ca_pem) = sandbox_overrides(&get)?;
         Ok(Config {
             mode,
             state_table,
-            sns_topic_arn,
-            grace_period: grace,
-            poll_interval: poll,
-            registration_check,
-            cluster_allowlist,
-            recycle,
-            allow_shared_route_tables,
-            max_recycles_per_hour,
+            sns_topic_arn: topic_arn(&get)?,
+            grace_period: seconds(&get, "GRACE_PERIOD_SECONDS", d.grace_period, 0, 3600)?,
+            poll_interval: seconds(&get, "POLL_INTERVAL_SECONDS", d.poll_interval, 1, 900)?,
+            registration_check: choice(
+                &get,
+                "REGISTRATION_CHECK",
+                d.registration_check,
+                RegistrationCheck::ALL,
+                RegistrationCheck::as_str,
+            )?,
+            cluster_allowlist: list(&get, "CLUSTER_ALLOWLIST"),
+            recycle: choice(&get, "RECYCLE", d.recycle, Recycle::ALL, Recycle::as_str)?,
+            allow_shared_route_tables: boolean(&get, "ALLOW_SHARED_ROUTE_TABLES", false)?,
+            max_recycles_per_hour: whole(
+                &get,
+                "MAX_RECYCLES_PER_HOUR",
+                d.max_recycles_per_hour,
+                100,
+            )?,
             kube_api_endpoint_override,
             kube_ca_pem,
         })
     }
+}
+
+fn boolean(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    default: bool,
+) -> Result<bool, Error> {
+    match get(key).as_deref() {
+        None => Ok(default),
+        Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(invalid(key, other, "true or false")),
+    }
+}
+
+fn whole(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    default: u32,
+    max: u32,
+) -> Result<u32, Error> {
+    match get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| invalid(key, &v, &format!("a whole number from 0 to {max}"))),
+    }
+}
+
+fn list(get: &impl Fn(&str) -> Option<String>, key: &str) -> Vec<String> {
+    get(key)
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn topic_arn(get: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, Error> {
+    match get("SNS_TOPIC_ARN") {
+        Some(arn) if !arn.starts_with("arn:") || arn.split(':').count() != 6 => {
+            Err(invalid("SNS_TOPIC_ARN", &arn, "an SNS topic ARN"))
+        }
+        other => Ok(other),
+    }
+}
+
+/// `KUBE_API_ENDPOINT_OVERRIDE` and the contents of `KUBE_CA_FILE` (local sandboxes only).
+fn sandbox_overrides(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<(Option<String>, Option<String>), Error> {
+    let endpoint = match get("KUBE_API_ENDPOINT_OVERRIDE") {
+        Some(url) if !url.starts_with("https://") => {
+            return Err(invalid(
+                "KUBE_API_ENDPOINT_OVERRIDE",
+                &url,
+                "an https:// URL",
+            ))
+        }
+        other => other.map(|u| u.trim_end_matches('/').to_string()),
+    };
+    let ca = match get("KUBE_CA_FILE") {
+        None => None,
+        Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| Error::Config {
+            key: "KUBE_CA_FILE",
+            message: format!("cannot read {path}: {e}"),
+        })?),
+    };
+    Ok((endpoint, ca))
 }
 
 fn seconds(

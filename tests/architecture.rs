@@ -16,6 +16,7 @@ const PURE: &[&str] = &[
     "error",
     "event",
     "finding",
+    "ledger",
     "metrics",
     "names",
     "outcome",
@@ -47,25 +48,23 @@ fn src() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
-/// Each module's production source (test modules and test-only files left out).
+/// Each top-level module's production source: `name.rs` and every file under `name/` (test modules
+/// and test-only files left out).
 fn modules() -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for entry in std::fs::read_dir(src()).expect("src/ is readable") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_string();
-        let text = if path.is_dir() {
-            std::fs::read_to_string(path.join("mod.rs")).unwrap_or_default()
-        } else {
-            std::fs::read_to_string(&path).expect("readable")
-        };
-        if matches!(name.as_str(), "lib" | "main" | "fixture") {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for (path, text) in walk(&src()) {
+        let relative = path
+            .strip_prefix(&format!("{}/", src().display()))
+            .unwrap_or(&path);
+        let top = relative.split('/').next().unwrap_or_default();
+        let name = top.trim_end_matches(".rs").to_string();
+        let test_only = relative.ends_with("/tests.rs") || relative.ends_with("/golden.rs");
+        if test_only || matches!(name.as_str(), "lib" | "main" | "fixture") {
             continue;
         }
-        out.insert(name, production_part(&text));
+        out.entry(name)
+            .or_default()
+            .push_str(&production_part(&text));
     }
     out
 }
@@ -247,4 +246,71 @@ fn walk(dir: &Path) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// Longest production functions first: (lines, file, line, name). Test modules and test-only files
+/// are left out.
+fn function_lengths() -> Vec<(usize, String, usize, String)> {
+    let mut out = Vec::new();
+    for (path, text) in walk(&src()) {
+        if path.ends_with("tests.rs") || path.ends_with("golden.rs") || path.ends_with("fixture.rs")
+        {
+            continue;
+        }
+        let code = match text.find("#[cfg(test)]\nmod tests") {
+            Some(i) => &text[..i],
+            None => text.as_str(),
+        };
+        let lines: Vec<&str> = code.lines().collect();
+        for (n, line) in lines.iter().enumerate() {
+            let Some(name) = fn_name(line) else { continue };
+            let indent = &line[..line.len() - line.trim_start().len()];
+            let close = format!("{indent}}}");
+            if let Some(end) = lines[n + 1..].iter().position(|l| l.trim_end() == close) {
+                out.push((end + 2, path.clone(), n + 1, name));
+            }
+        }
+    }
+    out.sort_by(|a, b| b.cmp(a));
+    out
+}
+
+/// The name of the function a line declares, if it declares one.
+fn fn_name(line: &str) -> Option<String> {
+    let mut rest = line.trim_start();
+    for prefix in ["pub(crate) ", "pub(super) ", "pub ", "async ", "const "] {
+        rest = rest.strip_prefix(prefix).unwrap_or(rest);
+    }
+    let rest = rest.strip_prefix("async ").unwrap_or(rest);
+    let name: String = rest
+        .strip_prefix("fn ")?
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
+#[test]
+fn no_function_in_src_is_much_over_sixty_lines() {
+    let lengths = function_lengths();
+    assert!(
+        lengths.len() > 100,
+        "expected the crate's functions, found {}",
+        lengths.len()
+    );
+    let long: Vec<String> = lengths
+        .iter()
+        .filter(|(n, ..)| *n > 60)
+        .map(|(n, file, line, name)| format!("{file}:{line} {name} ({n} lines)"))
+        .collect();
+    assert!(long.is_empty(), "split these: {long:#?}");
+}
+
+#[test]
+fn function_declarations_are_recognised_with_their_visibility_and_asyncness() {
+    assert_eq!(
+        fn_name("    pub async fn stage(app: &App) {"),
+        Some("stage".to_string())
+    );
+    assert_eq!(fn_name("let f = 1;"), None);
 }
