@@ -3,10 +3,24 @@
 use serde_json::{json, Map, Value};
 
 use crate::action::ActionStatus;
+use crate::names::public_names;
 use crate::outcome::{EventReport, Outcome};
 use crate::registration::Registration;
 
 pub const NAMESPACE: &str = "EksNodeJoinRemediator";
+
+public_names! {
+    /// Every metric this function emits (the README documents each).
+    pub enum Metric {
+        LaunchesChecked => "LaunchesChecked",
+        NodesNotJoined => "NodesNotJoined",
+        RegistrationUnknown => "RegistrationUnknown",
+        RemediationsApplied => "RemediationsApplied",
+        RemediationsBlocked => "RemediationsBlocked",
+        RemediationsFailed => "RemediationsFailed",
+        SecondsToRegister => "SecondsToRegister",
+    }
+}
 
 /// The metric values one event contributes (zero values are left out).
 pub fn values(report: &EventReport) -> Vec<(&'static str, f64, &'static str)> {
@@ -16,7 +30,7 @@ pub fn values(report: &EventReport) -> Vec<(&'static str, f64, &'static str)> {
         return m;
     }
     if report.subject.cluster.is_some() && !matches!(report.outcome, Outcome::Skipped { .. }) {
-        m.push(("LaunchesChecked", 1.0, "Count"));
+        m.push((Metric::LaunchesChecked.as_str(), 1.0, "Count"));
     }
     let concluded = matches!(
         report.outcome,
@@ -25,25 +39,31 @@ pub fn values(report: &EventReport) -> Vec<(&'static str, f64, &'static str)> {
     // An incident is counted once: by the invocation that reported it.
     if concluded && !report.already_reported {
         match report.registration {
-            Some(Registration::Missing { .. }) => m.push(("NodesNotJoined", 1.0, "Count")),
+            Some(Registration::Missing { .. }) => {
+                m.push((Metric::NodesNotJoined.as_str(), 1.0, "Count"))
+            }
             // The function could not see: that is an access problem, not a node that did not join.
-            Some(Registration::Unknown { .. }) => m.push(("RegistrationUnknown", 1.0, "Count")),
+            Some(Registration::Unknown { .. }) => {
+                m.push((Metric::RegistrationUnknown.as_str(), 1.0, "Count"))
+            }
             _ => {}
         }
     }
     match &report.outcome {
         Outcome::Remediated { actions } => {
             if actions.iter().any(|a| a.status == ActionStatus::Failed) {
-                m.push(("RemediationsFailed", 1.0, "Count"));
+                m.push((Metric::RemediationsFailed.as_str(), 1.0, "Count"));
             } else {
-                m.push(("RemediationsApplied", 1.0, "Count"));
+                m.push((Metric::RemediationsApplied.as_str(), 1.0, "Count"));
             }
         }
-        Outcome::RemediationBlocked { .. } => m.push(("RemediationsBlocked", 1.0, "Count")),
+        Outcome::RemediationBlocked { .. } => {
+            m.push((Metric::RemediationsBlocked.as_str(), 1.0, "Count"))
+        }
         Outcome::Registered {
             seconds_to_register: Some(s),
             ..
-        } => m.push(("SecondsToRegister", *s as f64, "Seconds")),
+        } => m.push((Metric::SecondsToRegister.as_str(), *s as f64, "Seconds")),
         _ => {}
     }
     m
