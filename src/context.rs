@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -11,6 +11,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::snapshot::Cluster;
 use crate::state::StateStore;
 
 pub struct Clients {
@@ -68,7 +69,12 @@ pub struct App {
     pub state: Option<StateStore>,
     /// One lock per route table: concurrent records of one batch re-read and write one at a time.
     route_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Clusters read recently (endpoint, CA), for the registration check of a warm container.
+    clusters: Mutex<HashMap<String, (Instant, Cluster)>>,
 }
+
+/// How long a warm container trusts a cluster it read.
+const CLUSTER_CACHE: Duration = Duration::from_secs(300);
 
 impl App {
     pub fn new(config: Config, clients: Clients) -> App {
@@ -81,7 +87,19 @@ impl App {
             clients,
             state,
             route_locks: Mutex::new(HashMap::new()),
+            clusters: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub async fn cached_cluster(&self, name: &str) -> Option<Cluster> {
+        let clusters = self.clusters.lock().await;
+        let (read_at, cluster) = clusters.get(name)?;
+        (read_at.elapsed() < CLUSTER_CACHE).then(|| cluster.clone())
+    }
+
+    pub async fn remember_cluster(&self, cluster: Cluster) {
+        let mut clusters = self.clusters.lock().await;
+        clusters.insert(cluster.name.clone(), (Instant::now(), cluster));
     }
 
     pub async fn lock_route_table(&self, id: &str) -> OwnedMutexGuard<()> {

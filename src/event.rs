@@ -67,21 +67,23 @@ struct LaunchDetails {
 pub fn parse_input(payload: Value) -> Result<Input> {
     if payload.get("Records").is_some() {
         let sqs: SqsEvent = serde_json::from_value(payload)
-            .map_err(|e| Error::MalformedEvent(format!("SQS event: {e}")))?;
+            .map_err(|e| Error::MalformedEvent(format!("SQS event: {}", excerpt(&e))))?;
         let records = sqs
             .records
             .into_iter()
             .enumerate()
             .map(|(i, record)| {
                 let message_id = record.message_id.unwrap_or_else(|| format!("record-{i}"));
+                let id = excerpt(&message_id);
                 let parsed = match record.body {
                     None => Err(Error::MalformedEvent(format!(
-                        "SQS record {message_id} has no body"
+                        "SQS record {id} has no body"
                     ))),
                     Some(body) => serde_json::from_str::<Value>(&body)
                         .map_err(|e| {
                             Error::MalformedEvent(format!(
-                                "SQS record {message_id}: body is not JSON: {e}"
+                                "SQS record {id}: body is not JSON: {}",
+                                excerpt(&e)
                             ))
                         })
                         .and_then(parse_event),
@@ -109,18 +111,23 @@ pub fn parse_event(payload: Value) -> Result<Parsed> {
         ));
     }
     let event: EventBridgeEvent<Value> = serde_json::from_value(payload)
-        .map_err(|e| Error::MalformedEvent(format!("EventBridge event: {e}")))?;
+        .map_err(|e| Error::MalformedEvent(format!("EventBridge event: {}", excerpt(&e))))?;
     if event.source != AUTOSCALING_SOURCE || event.detail_type != LAUNCH_SUCCESSFUL {
         return Ok(Parsed::Skip(Skip::new(
             SkipReason::UnsupportedEvent,
             format!(
                 "{} / {}: only `{AUTOSCALING_SOURCE}` / `{LAUNCH_SUCCESSFUL}` is handled",
-                event.source, event.detail_type
+                excerpt(&event.source),
+                excerpt(&event.detail_type)
             ),
         )));
     }
-    let detail: LaunchDetail = serde_json::from_value(event.detail)
-        .map_err(|e| Error::MalformedEvent(format!("`{LAUNCH_SUCCESSFUL}` event detail: {e}")))?;
+    let detail: LaunchDetail = serde_json::from_value(event.detail).map_err(|e| {
+        Error::MalformedEvent(format!(
+            "`{LAUNCH_SUCCESSFUL}` event detail: {}",
+            excerpt(&e)
+        ))
+    })?;
     validate(&detail)?;
     Ok(Parsed::Launch(LaunchEvent {
         instance_id: detail.instance_id,
@@ -141,14 +148,29 @@ pub fn is_instance_id(id: &str) -> bool {
     })
 }
 
+/// Messages quote the input; a hostile payload must not make them (nor the report and log lines built
+/// from them) arbitrarily long.
+const EXCERPT_CHARS: usize = 120;
+
+/// The first [`EXCERPT_CHARS`] characters of `text`, saying how many more there were.
+fn excerpt(text: &impl ToString) -> String {
+    let text = text.to_string();
+    let total = text.chars().count();
+    if total <= EXCERPT_CHARS {
+        return text;
+    }
+    let kept: String = text.chars().take(EXCERPT_CHARS).collect();
+    format!("{kept}... ({} more characters)", total - EXCERPT_CHARS)
+}
+
 /// Auto Scaling group names are 1 to 255 characters, none of them a control character.
 const ASG_NAME_MAX: usize = 255;
 
 fn validate(detail: &LaunchDetail) -> Result<()> {
     if !is_instance_id(&detail.instance_id) {
         return Err(Error::MalformedEvent(format!(
-            "detail.EC2InstanceId {:?} is not an instance id",
-            detail.instance_id
+            "detail.EC2InstanceId {} is not an instance id",
+            excerpt(&format!("{:?}", detail.instance_id))
         )));
     }
     let name = &detail.asg_name;
@@ -157,8 +179,8 @@ fn validate(detail: &LaunchDetail) -> Result<()> {
         || name.chars().any(char::is_control)
     {
         return Err(Error::MalformedEvent(format!(
-            "detail.AutoScalingGroupName {:?} is not an Auto Scaling group name (1-{ASG_NAME_MAX} printable characters)",
-            name.chars().take(80).collect::<String>()
+            "detail.AutoScalingGroupName {} is not an Auto Scaling group name (1-{ASG_NAME_MAX} printable characters)",
+            excerpt(&format!("{name:?}"))
         )));
     }
     Ok(())
@@ -293,5 +315,433 @@ mod tests {
             seen += 1;
         }
         assert!(seen >= 5, "expected the example events, found {seen}");
+    }
+
+    #[test]
+    fn instance_ids_are_i_and_8_or_17_lowercase_hex_digits() {
+        for good in [
+            "i-1234abcd",
+            "i-1234abcd1234abcd1",
+            "i-00000000",
+            "i-ffffffffffffffff0",
+        ] {
+            assert!(is_instance_id(good), "{good}");
+        }
+        for bad in [
+            "",
+            "i-",
+            "i-1234abc",
+            "i-1234abcd1",
+            "i-1234abcd1234abcd",
+            "i-1234abcd1234abcd12",
+            "i-1234ABCD",
+            "i-1234abcg",
+            "I-1234abcd",
+            "x-1234abcd",
+            "i_1234abcd",
+            " i-1234abcd",
+            "i-1234abcd ",
+            "i-1234abcd\n",
+            "i-１２３４abcd",
+        ] {
+            assert!(!is_instance_id(bad), "{bad:?}");
+        }
+    }
+
+    fn launch_with(instance_id: Value, asg_name: Value) -> Value {
+        let mut event = fixture("launch-successful.json");
+        event["detail"]["EC2InstanceId"] = instance_id;
+        event["detail"]["AutoScalingGroupName"] = asg_name;
+        event
+    }
+
+    fn malformed_message(payload: Value) -> String {
+        let err = parse_input(payload).expect_err("malformed");
+        assert!(matches!(err, Error::MalformedEvent(_)), "{err:?}");
+        err.to_string()
+    }
+
+    #[test]
+    fn group_names_up_to_255_characters_are_accepted_and_longer_ones_rejected() {
+        let id = Value::from("i-1234abcd");
+        for name in ["g".repeat(255), "é".repeat(255), "g".to_string()] {
+            let parsed = parse_input(launch_with(id.clone(), Value::from(name.clone())));
+            assert!(
+                matches!(parsed, Ok(Input::Direct(Parsed::Launch(ref l))) if l.asg_name == name),
+                "{} chars",
+                name.chars().count()
+            );
+        }
+        let message = malformed_message(launch_with(id, Value::from("g".repeat(256))));
+        assert!(message.contains("AutoScalingGroupName"), "{message}");
+        assert!(message.len() < 300, "the name is not echoed in full");
+    }
+
+    #[test]
+    fn blank_or_control_character_group_names_are_rejected() {
+        for name in ["", "   ", "eks\ngroup", "eks\u{0}group"] {
+            let message =
+                malformed_message(launch_with(Value::from("i-1234abcd"), Value::from(name)));
+            assert!(message.contains("AutoScalingGroupName"), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_huge_instance_id_is_rejected_without_being_echoed_in_full() {
+        let huge = "i-".to_string() + &"f".repeat(1_000_000);
+        let message = malformed_message(launch_with(Value::from(huge), Value::from("g")));
+        assert!(message.contains("EC2InstanceId"), "{message}");
+        assert!(message.len() < 300, "{} bytes", message.len());
+    }
+
+    /// Hostile input: whatever arrives, parsing never panics, and every failure is a non-retryable
+    /// `MalformedEvent` that names what was wrong in a message of bounded size.
+    mod hostile {
+        use super::*;
+        use proptest::prelude::*;
+        use serde_json::Map;
+
+        /// Keys and values the parser looks at, so generated inputs get past the first checks.
+        const KEYS: &[&str] = &[
+            "Records",
+            "body",
+            "messageId",
+            "detail-type",
+            "source",
+            "detail",
+            "time",
+            "Event",
+            "EC2InstanceId",
+            "AutoScalingGroupName",
+            "Details",
+            "Subnet ID",
+            "Availability Zone",
+            "version",
+            "id",
+            "account",
+            "region",
+            "resources",
+        ];
+        const WORDS: &[&str] = &[
+            LAUNCH_SUCCESSFUL,
+            AUTOSCALING_SOURCE,
+            "autoscaling:TEST_NOTIFICATION",
+            "EC2 Instance Launch Unsuccessful",
+            "i-1234abcd1234abcd1",
+            "i-1234abcd",
+            "2024-10-09T14:59:36Z",
+            "not a time",
+            "",
+            "{}",
+            "[]",
+            "null",
+        ];
+        /// A useful message names the shape or the field that was wrong.
+        const NAMES: &[&str] = &[
+            "SQS",
+            "EventBridge",
+            "detail-type",
+            "Records",
+            "event detail",
+            "EC2InstanceId",
+            "AutoScalingGroupName",
+        ];
+        const MESSAGE_LIMIT: usize = 1_000;
+
+        fn fixtures() -> Vec<Value> {
+            let mut all: Vec<Value> = [
+                "launch-successful.json",
+                "launch-unsuccessful.json",
+                "malformed-missing-instance-id.json",
+                "sqs-batch-with-malformed-record.json",
+                "sqs-delayed-launch.json",
+                "sqs-test-notification.json",
+            ]
+            .into_iter()
+            .map(fixture)
+            .collect();
+            // The events inside SQS bodies, to be mutated and wrapped again.
+            let bodies: Vec<Value> = all
+                .iter()
+                .filter_map(|f| f["Records"].as_array().cloned())
+                .flatten()
+                .filter_map(|r| {
+                    r["body"]
+                        .as_str()
+                        .and_then(|b| serde_json::from_str(b).ok())
+                })
+                .collect();
+            all.extend(bodies);
+            all
+        }
+
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => prop::sample::select(WORDS).prop_map(String::from),
+                4 => prop::collection::vec(any::<char>(), 0..12).prop_map(String::from_iter),
+                1 => "[a-f0-9-]{0,24}".prop_map(|s| format!("i-{s}")),
+                1 => (any::<char>(), 0..300usize).prop_map(|(c, n)| c.to_string().repeat(n)),
+            ]
+        }
+
+        /// Up to half a million characters: one repeated, or random text repeated.
+        fn huge() -> impl Strategy<Value = String> {
+            prop_oneof![
+                (any::<char>(), 10_000..500_000usize).prop_map(|(c, n)| c.to_string().repeat(n)),
+                (any::<String>(), 1_000..10_000usize).prop_map(|(s, n)| s.repeat(n)),
+            ]
+        }
+
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => prop::sample::select(KEYS).prop_map(String::from),
+                1 => prop::collection::vec(any::<char>(), 0..8).prop_map(String::from_iter),
+            ]
+        }
+
+        fn leaf() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                text().prop_map(Value::from),
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = Value> {
+            leaf().prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::vec((key(), inner), 0..4)
+                        .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+                ]
+            })
+        }
+
+        /// Replaces (or, without a replacement, removes) the node reached by walking `steps`.
+        fn mutate(node: &mut Value, steps: &[usize], replacement: Option<Value>) {
+            let Some((&step, rest)) = steps.split_first() else {
+                *node = replacement.unwrap_or(Value::Null);
+                return;
+            };
+            match node {
+                Value::Object(map) if !map.is_empty() => {
+                    let Some(key) = map.keys().nth(step % map.len()).cloned() else {
+                        return;
+                    };
+                    match (rest.is_empty(), replacement) {
+                        (true, None) => {
+                            map.remove(&key);
+                        }
+                        (_, replacement) => {
+                            if let Some(child) = map.get_mut(&key) {
+                                mutate(child, rest, replacement);
+                            }
+                        }
+                    }
+                }
+                Value::Array(items) if !items.is_empty() => {
+                    let len = items.len();
+                    mutate(&mut items[step % len], rest, replacement);
+                }
+                // A JSON string (an SQS body) is mutated inside, then written back.
+                Value::String(s) => match serde_json::from_str::<Value>(s) {
+                    Ok(mut inner) => {
+                        mutate(&mut inner, steps, replacement);
+                        *s = inner.to_string();
+                    }
+                    Err(_) => *node = replacement.unwrap_or(Value::Null),
+                },
+                _ => *node = replacement.unwrap_or(Value::Null),
+            }
+        }
+
+        fn mutated_fixture() -> impl Strategy<Value = Value> {
+            let all = fixtures();
+            let count = all.len();
+            (
+                0..count,
+                prop::collection::vec(
+                    (
+                        prop::collection::vec(any::<usize>(), 0..6),
+                        prop::option::of(value()),
+                    ),
+                    1..4,
+                ),
+            )
+                .prop_map(move |(i, mutations)| {
+                    let mut event = all[i].clone();
+                    for (steps, replacement) in mutations {
+                        mutate(&mut event, &steps, replacement);
+                    }
+                    event
+                })
+        }
+
+        /// A launch event whose fields the parser reads each hold any type.
+        fn retyped_launch() -> impl Strategy<Value = Value> {
+            const FIELDS: [&str; 8] = [
+                "detail-type",
+                "source",
+                "time",
+                "detail",
+                "EC2InstanceId",
+                "AutoScalingGroupName",
+                "Details",
+                "Subnet ID",
+            ];
+            prop::collection::vec((prop::sample::select(&FIELDS[..]), value()), 1..4).prop_map(
+                |changes| {
+                    let mut event = fixture("launch-successful.json");
+                    for (field, v) in changes {
+                        let place = match field {
+                            "EC2InstanceId" | "AutoScalingGroupName" | "Details" => {
+                                event.get_mut("detail")
+                            }
+                            "Subnet ID" => event.pointer_mut("/detail/Details"),
+                            _ => Some(&mut event),
+                        };
+                        // An earlier change may have made the parent a non-object: leave it so.
+                        if let Some(obj) = place.and_then(Value::as_object_mut) {
+                            obj.insert(field.to_string(), v);
+                        }
+                    }
+                    event
+                },
+            )
+        }
+
+        /// An SQS delivery whose bodies are anything: text, JSON of any shape, or a mutated event.
+        fn sqs_delivery() -> impl Strategy<Value = Value> {
+            let body = prop_oneof![
+                text().prop_map(Value::from),
+                value().prop_map(|v| Value::from(v.to_string())),
+                retyped_launch().prop_map(|v| Value::from(v.to_string())),
+                value(),
+            ];
+            prop::collection::vec((prop::option::of(text()), prop::option::of(body)), 0..5)
+                .prop_map(|records| {
+                    let records: Vec<Value> = records
+                        .into_iter()
+                        .map(|(id, body)| {
+                            let mut r = serde_json::json!({});
+                            if let Some(id) = id {
+                                r["messageId"] = Value::from(id);
+                            }
+                            if let Some(body) = body {
+                                r["body"] = body;
+                            }
+                            r
+                        })
+                        .collect();
+                    serde_json::json!({ "Records": records })
+                })
+        }
+
+        fn check_error(err: &Error) -> Result<(), TestCaseError> {
+            prop_assert!(matches!(err, Error::MalformedEvent(_)), "{err:?}");
+            prop_assert!(!err.is_retryable());
+            let message = err.to_string();
+            prop_assert!(
+                NAMES.iter().any(|n| message.contains(n)),
+                "names nothing useful: {message}"
+            );
+            prop_assert!(
+                message.len() <= MESSAGE_LIMIT,
+                "{} bytes: {}",
+                message.len(),
+                message.chars().take(200).collect::<String>()
+            );
+            Ok(())
+        }
+
+        fn parses_cleanly(payload: Value) -> Result<(), TestCaseError> {
+            match parse_input(payload) {
+                Ok(Input::Direct(_)) => Ok(()),
+                Ok(Input::Delayed(records)) => {
+                    for record in &records {
+                        if let Err(err) = &record.parsed {
+                            check_error(err)?;
+                        }
+                    }
+                    Ok(())
+                }
+                Err(err) => check_error(&err),
+            }
+        }
+
+        /// A launch event (direct, or as an SQS body) with one field the parser reads set to a huge string.
+        fn launch_with_a_huge_field() -> impl Strategy<Value = Value> {
+            const FIELDS: [&str; 5] = [
+                "/detail-type",
+                "/source",
+                "/time",
+                "/detail/EC2InstanceId",
+                "/detail/AutoScalingGroupName",
+            ];
+            (prop::sample::select(&FIELDS[..]), huge(), any::<bool>()).prop_map(|(field, text, in_sqs)| {
+                let mut event = fixture("launch-successful.json");
+                if let Some(place) = event.pointer_mut(field) {
+                    *place = Value::from(text.clone());
+                }
+                if in_sqs {
+                    event = serde_json::json!({ "Records": [{ "messageId": text, "body": event.to_string() }] });
+                }
+                event
+            })
+        }
+
+        /// `cases` runs; a failure is reported with its minimal input, not written to a file in the tree.
+        fn config(cases: u32) -> ProptestConfig {
+            ProptestConfig {
+                failure_persistence: None,
+                ..ProptestConfig::with_cases(cases)
+            }
+        }
+
+        // 35,000 + 25,000 + 20,000 + 20,000 + 150 = 100,150 generated inputs in all, in a few seconds.
+        proptest! {
+            #![proptest_config(config(35_000))]
+
+            #[test]
+            fn arbitrary_json_never_panics_and_fails_only_as_malformed(payload in value()) {
+                parses_cleanly(payload)?;
+            }
+
+        }
+
+        proptest! {
+            #![proptest_config(config(25_000))]
+
+            #[test]
+            fn mutated_example_events_never_panic_and_fail_only_as_malformed(payload in mutated_fixture()) {
+                parses_cleanly(payload)?;
+            }
+        }
+
+        proptest! {
+            #![proptest_config(config(20_000))]
+
+            #[test]
+            fn launch_fields_of_any_type_never_panic_and_fail_only_as_malformed(payload in retyped_launch()) {
+                parses_cleanly(payload)?;
+            }
+
+            #[test]
+            fn sqs_bodies_of_any_shape_fail_record_by_record_as_malformed(payload in sqs_delivery()) {
+                parses_cleanly(payload)?;
+            }
+        }
+
+        proptest! {
+            #![proptest_config(config(150))]
+
+            #[test]
+            fn huge_strings_are_rejected_or_skipped_with_short_messages(payload in launch_with_a_huge_field()) {
+                parses_cleanly(payload)?;
+            }
+        }
     }
 }

@@ -157,7 +157,12 @@ async fn bounded<T>(
 /// Stage 1: which group, which cluster and nodegroup, which instance; or why the event is skipped.
 async fn admit(app: &App, launch: LaunchEvent) -> Result<std::result::Result<Admitted, Skip>> {
     let gone = |detail: String| Ok(Err(Skip::new(SkipReason::InstanceGone, detail)));
-    let Some(group) = gather::group(&app.clients, &launch.asg_name).await? else {
+    // Both are named in the event: read them at once.
+    let (group, instance) = tokio::try_join!(
+        gather::group(&app.clients, &launch.asg_name),
+        gather::instance(&app.clients, &launch.instance_id),
+    )?;
+    let Some(group) = group else {
         return gone(format!(
             "Auto Scaling group {} no longer exists",
             launch.asg_name
@@ -167,13 +172,13 @@ async fn admit(app: &App, launch: LaunchEvent) -> Result<std::result::Result<Adm
         Ok(target) => target,
         Err(skip) => return Ok(Err(skip)),
     };
-    let Some(instance) = gather::instance(&app.clients, &launch.instance_id).await? else {
+    let Some(instance) = instance else {
         return gone(format!("EC2 no longer knows {}", launch.instance_id));
     };
     if instance.is_gone() {
         return gone(format!("{} is {}", instance.id, instance.state));
     }
-    let Some(cluster) = gather::cluster(&app.clients, &target.cluster).await? else {
+    let Some(cluster) = cluster(app, &target.cluster).await? else {
         tracing::debug!(cluster = %target.cluster, "EKS does not know this cluster");
         let detail = format!(
             "EKS does not know cluster {} (kops or Cluster API?)",
@@ -190,6 +195,19 @@ async fn admit(app: &App, launch: LaunchEvent) -> Result<std::result::Result<Adm
         cluster,
         kube,
     }))
+}
+
+/// The cluster's endpoint and CA rarely change: a warm container keeps them a few minutes (the
+/// diagnosis reads the cluster afresh).
+async fn cluster(app: &App, name: &str) -> Result<Option<Cluster>> {
+    if let Some(cluster) = app.cached_cluster(name).await {
+        return Ok(Some(cluster));
+    }
+    let cluster = gather::cluster(&app.clients, name).await?;
+    if let Some(c) = &cluster {
+        app.remember_cluster(c.clone()).await;
+    }
+    Ok(cluster)
 }
 
 fn kube_api(app: &App, cluster: &Cluster) -> std::result::Result<KubeApi, KubeError> {
@@ -292,7 +310,8 @@ fn launched_at(a: &Admitted) -> i64 {
     a.launch.launched_at.unwrap_or(now).min(now)
 }
 
-/// Snapshot, then the pure rules.
+/// Snapshot, then the pure rules. The cluster is read afresh alongside (admission may have used a
+/// cached copy, and its endpoint access and CIDRs are part of the diagnosis).
 async fn diagnose(app: &App, a: &Admitted) -> Result<Diagnosis> {
     let snapshot = gather::snapshot(
         &app.clients,
@@ -300,8 +319,14 @@ async fn diagnose(app: &App, a: &Admitted) -> Result<Diagnosis> {
         a.cluster.clone(),
         a.target.nodegroup.as_deref(),
         a.group.subnets.clone(),
-    )
-    .await?;
+    );
+    let (mut snapshot, fresh) = tokio::try_join!(
+        Box::pin(snapshot),
+        gather::cluster(&app.clients, &a.target.cluster)
+    )?;
+    if let Some(cluster) = fresh {
+        snapshot.cluster = cluster;
+    }
     let rules::Diagnosis { paths, findings } = rules::diagnose(&snapshot);
     Ok(Diagnosis {
         snapshot,

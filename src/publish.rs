@@ -1,7 +1,7 @@
-//! Publishes a rendered report to SNS: text for people (e-mail), JSON for machines (SQS, Lambda, HTTP).
+//! Publishes a rendered report to SNS: text for people (e-mail), JSON for machines (SQS, Lambda, HTTP),
+//! as `Notice::sns_message` builds it (the same message the size limit was measured on).
 
 use aws_sdk_sns::types::MessageAttributeValue;
-use serde_json::json;
 
 use crate::aws_error::aws;
 use crate::context::Clients;
@@ -9,24 +9,13 @@ use crate::error::{Error, Result};
 use crate::report::Notice;
 
 pub async fn publish(clients: &Clients, topic_arn: &str, notice: &Notice) -> Result<()> {
-    let json_text = notice.json.to_string();
-    let message = json!({
-        "default": notice.text,
-        "email": notice.text,
-        "email-json": json_text,
-        "sqs": json_text,
-        "lambda": json_text,
-        "http": json_text,
-        "https": json_text,
-        "firehose": json_text,
-    });
     let mut request = clients
         .sns
         .publish()
         .topic_arn(topic_arn)
         .subject(&notice.subject)
         .message_structure("json")
-        .message(message.to_string());
+        .message(notice.sns_message());
     for (key, value) in &notice.attributes {
         let attr = MessageAttributeValue::builder()
             .data_type("String")

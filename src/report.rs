@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::action::{Action, ActionResult, ActionStatus};
 use crate::commands::{self, CommandLine};
 use crate::config::Mode;
+use crate::egress::Verdict;
 use crate::error::ErrorKind;
 use crate::finding::{worst, Finding, Severity};
 use crate::outcome::{EventReport, Outcome};
@@ -44,13 +45,17 @@ fn cause(report: &EventReport) -> Option<&Finding> {
         .or(findings.first())
 }
 
+/// `cluster/nodegroup`; a group with no cluster known is named by its Auto Scaling group, if any.
 fn who(report: &EventReport) -> String {
     let s = &report.subject;
-    format!(
-        "{}/{}",
-        s.cluster.as_deref().unwrap_or("?"),
-        s.nodegroup.as_deref().unwrap_or("self-managed")
-    )
+    match (&s.cluster, &s.asg_name) {
+        (Some(cluster), _) => format!(
+            "{cluster}/{}",
+            s.nodegroup.as_deref().unwrap_or("self-managed")
+        ),
+        (None, Some(group)) => format!("group {group}"),
+        (None, None) => "unknown cluster".to_string(),
+    }
 }
 
 /// Printable ASCII only, no line breaks, under 100 characters (SNS rejects anything else).
@@ -58,6 +63,7 @@ pub fn subject(report: &EventReport) -> String {
     let who = who(report);
     let cause = cause(report).map(|f| f.code.as_str()).unwrap_or("");
     let mut s = match &report.outcome {
+        Outcome::Skipped { reason, .. } => format!("EKS node check skipped: {who} - {reason}"),
         Outcome::Registered { .. } => {
             format!("EKS node joined: {who} registered after remediation")
         }
@@ -86,29 +92,190 @@ fn attribute(value: Option<&str>, fallback: &str) -> String {
 
 pub fn attributes(report: &EventReport) -> Vec<(&'static str, String)> {
     let s = &report.subject;
+    // Without a cluster nothing says the group is self-managed: the event never got that far.
+    let no_nodegroup = if s.cluster.is_some() {
+        "self-managed"
+    } else {
+        "unknown"
+    };
     vec![
         ("cluster", attribute(s.cluster.as_deref(), "unknown")),
-        (
-            "nodegroup",
-            attribute(s.nodegroup.as_deref(), "self-managed"),
-        ),
+        ("nodegroup", attribute(s.nodegroup.as_deref(), no_nodegroup)),
         ("outcome", report.outcome.name().to_string()),
         ("severity", severity(report).to_string()),
     ]
 }
 
+/// The most the SNS message (as [`Notice::sns_message`] builds it) may take: SNS accepts 262,144 bytes for
+/// the message and its attributes together; 8 KiB are kept for the attributes and the subject.
+pub const SNS_MESSAGE_BUDGET: usize = 262_144 - 8_192;
+
+impl Notice {
+    /// The `MessageStructure=json` message: the text for e-mail, the JSON report for every other protocol
+    /// (SQS, Lambda, HTTP(S), Firehose and e-mail-JSON take `default`). Two copies, not eight.
+    pub fn sns_message(&self) -> String {
+        json!({
+            "default": self.json.to_string(),
+            "email": self.text,
+        })
+        .to_string()
+    }
+}
+
+/// Renders the report within [`SNS_MESSAGE_BUDGET`]: in full when it fits, else with ever shorter evidence
+/// lists, then shorter path and route-table detail (each cut says how much was left out). The outcome,
+/// the causes' summaries and the commands are never cut; the function's log keeps the full report.
 pub fn render(report: &EventReport, snapshot: Option<&Snapshot>, mode: Mode) -> Notice {
+    let mut notice = render_within(report, snapshot, mode, Limits::FULL);
+    for limits in Limits::SHRINKING {
+        if notice.sns_message().len() <= SNS_MESSAGE_BUDGET {
+            break;
+        }
+        notice = render_within(report, snapshot, mode, limits);
+    }
+    notice
+}
+
+fn render_within(
+    report: &EventReport,
+    snapshot: Option<&Snapshot>,
+    mode: Mode,
+    limits: Limits,
+) -> Notice {
+    let bounded = limits.apply(report);
     let text = Body {
-        report,
+        report: &bounded,
         snapshot,
         mode,
+        limits,
     }
     .to_string();
+    let mut json = machine_json(&bounded, mode, &text);
+    if limits != Limits::FULL {
+        if let Some(obj) = json.as_object_mut() {
+            obj.insert("truncated".to_string(), json!(true));
+        }
+    }
     Notice {
         subject: subject(report),
         attributes: attributes(report),
-        json: machine_json(report, mode, &text),
+        json,
         text,
+    }
+}
+
+/// How much of each long list a rendering keeps (`None`: all of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Limits {
+    /// Evidence lines per finding.
+    evidence: Option<usize>,
+    /// Characters per evidence line, path-table detail and free-text detail.
+    line: Option<usize>,
+    /// Rows of the route table shown under "What was seen".
+    routes: Option<usize>,
+}
+
+impl Limits {
+    const FULL: Limits = Limits {
+        evidence: None,
+        line: None,
+        routes: None,
+    };
+
+    /// Tried in order until the message fits: evidence first, then the path and route-table detail.
+    const SHRINKING: [Limits; 4] = [
+        Limits {
+            evidence: Some(40),
+            line: None,
+            routes: None,
+        },
+        Limits {
+            evidence: Some(10),
+            line: Some(2_000),
+            routes: Some(50),
+        },
+        Limits {
+            evidence: Some(3),
+            line: Some(400),
+            routes: Some(10),
+        },
+        Limits {
+            evidence: Some(0),
+            line: Some(200),
+            routes: Some(3),
+        },
+    ];
+
+    /// A copy of the report with the long lists cut to these limits.
+    fn apply(self, report: &EventReport) -> EventReport {
+        let mut r = report.clone();
+        let Some(max) = self.line else {
+            self.cut_evidence(&mut r);
+            return r;
+        };
+        for path in &mut r.paths {
+            let row = path.to_string();
+            clip(&mut path.detail, max);
+            if let Verdict::Unknown(why) = &mut path.verdict {
+                clip(why, max);
+            }
+            // The finding's copy of this row stays recognisable as the path table's row.
+            let cut = path.to_string();
+            for line in r.findings.iter_mut().flat_map(|f| f.evidence.iter_mut()) {
+                if *line == row {
+                    line.clone_from(&cut);
+                }
+            }
+        }
+        for line in r.findings.iter_mut().flat_map(|f| f.evidence.iter_mut()) {
+            clip(line, max);
+        }
+        clip_free_text(&mut r, max);
+        self.cut_evidence(&mut r);
+        r
+    }
+
+    fn cut_evidence(self, r: &mut EventReport) {
+        let Some(keep) = self.evidence else { return };
+        for finding in &mut r.findings {
+            let total = finding.evidence.len();
+            if total > keep {
+                finding.evidence.truncate(keep);
+                finding.evidence.push(format!(
+                    "... {} of {total} evidence lines left out to fit the SNS size limit (the function's log has them all)",
+                    total - keep
+                ));
+            }
+        }
+    }
+}
+
+/// Free-text details that come from outside (skip reasons, guard details, step results, registration
+/// reasons); never the outcome, a summary or a command.
+fn clip_free_text(r: &mut EventReport, max: usize) {
+    match &mut r.outcome {
+        Outcome::Skipped { detail, .. } | Outcome::RemediationBlocked { detail, .. } => {
+            clip(detail, max)
+        }
+        Outcome::Remediated { actions } => {
+            actions.iter_mut().for_each(|a| clip(&mut a.detail, max));
+        }
+        _ => {}
+    }
+    if let Some(Registration::Unknown { reason }) = &mut r.registration {
+        clip(reason, max);
+    }
+}
+
+/// Cuts `s` to at most `max` characters, saying how many were left out.
+fn clip(s: &mut String, max: usize) {
+    let total = s.chars().count();
+    if total <= max {
+        return;
+    }
+    if let Some((at, _)) = s.char_indices().nth(max) {
+        s.truncate(at);
+        s.push_str(&format!(" ... ({} characters left out)", total - max));
     }
 }
 
@@ -135,6 +302,7 @@ struct Body<'a> {
     report: &'a EventReport,
     snapshot: Option<&'a Snapshot>,
     mode: Mode,
+    limits: Limits,
 }
 
 impl Display for Body<'_> {
@@ -142,14 +310,26 @@ impl Display for Body<'_> {
         let r = self.report;
         write!(f, "{}", Header(r, self.mode))?;
         let verify = Verify(r, self.snapshot);
-        if let Outcome::Registered { .. } = r.outcome {
-            return write!(f, "{}{verify}", Resolved(r));
+        match &r.outcome {
+            Outcome::Skipped { reason, detail } => {
+                return writeln!(f, "\nWhy it was skipped\n  {reason}: {detail}");
+            }
+            Outcome::Registered { .. } => return write!(f, "{}{verify}", Resolved(r)),
+            _ => {}
         }
-        write!(f, "{}", Seen(r, self.snapshot))?;
-        write!(f, "{}", Cause(r))?;
+        let seen = Seen {
+            report: r,
+            snapshot: self.snapshot,
+            routes: self.limits.routes,
+        };
+        write!(f, "{seen}{}", Cause(r))?;
         write!(f, "{}", Done(r, region(self.snapshot)))?;
         write!(f, "{verify}")
     }
+}
+
+fn or_unknown(value: Option<&str>) -> &str {
+    value.unwrap_or("(unknown)")
 }
 
 struct Header<'a>(&'a EventReport, Mode);
@@ -157,13 +337,20 @@ struct Header<'a>(&'a EventReport, Mode);
 impl Display for Header<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let s = &self.0.subject;
+        let nodegroup = match (&s.cluster, &s.nodegroup) {
+            (_, Some(ng)) => ng.as_str(),
+            (Some(_), None) => "(self-managed group)",
+            (None, None) => "(unknown)",
+        };
         writeln!(
             f,
-            "Cluster {}, nodegroup {}, instance {}",
-            s.cluster.as_deref().unwrap_or("?"),
-            s.nodegroup.as_deref().unwrap_or("(self-managed group)"),
-            s.instance_id.as_deref().unwrap_or("?")
+            "Cluster {}, nodegroup {nodegroup}, instance {}",
+            or_unknown(s.cluster.as_deref()),
+            or_unknown(s.instance_id.as_deref())
         )?;
+        if let (None, Some(group)) = (&s.cluster, &s.asg_name) {
+            writeln!(f, "Auto Scaling group {group}")?;
+        }
         writeln!(f, "Outcome: {} (MODE={})", self.0.outcome.name(), self.1)
     }
 }
@@ -176,7 +363,7 @@ impl Display for Resolved<'_> {
             node_name,
             ready,
             seconds_to_register,
-            ..
+            resolves_remediation,
         } = &self.0.outcome
         else {
             return Ok(());
@@ -189,23 +376,34 @@ impl Display for Resolved<'_> {
         let after = seconds_to_register
             .map(|s| format!(" {s} s after launch"))
             .unwrap_or_default();
-        writeln!(
-            f,
-            "\nThe earlier remediation worked: node {node_name} registered{ready}{after}."
-        )
+        let lead = if *resolves_remediation {
+            "The earlier remediation worked: "
+        } else {
+            ""
+        };
+        writeln!(f, "\n{lead}node {node_name} registered{ready}{after}.")
     }
 }
 
-struct Seen<'a>(&'a EventReport, Option<&'a Snapshot>);
+struct Seen<'a> {
+    report: &'a EventReport,
+    snapshot: Option<&'a Snapshot>,
+    routes: Option<usize>,
+}
 
 impl Display for Seen<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        writeln!(f, "\nWhat was seen")?;
-        if let Some(s) = self.1 {
-            write!(f, "{}", Network(self.0, s))?;
+        let r = self.report;
+        if self.snapshot.is_none() && r.registration.is_none() && r.paths.is_empty() {
+            return Ok(());
         }
-        write!(f, "{}", Kubernetes(self.0))?;
-        write!(f, "{}", Paths(self.0))
+        writeln!(f, "\nWhat was seen")?;
+        if let Some(s) = self.snapshot {
+            write!(f, "{}", Network(r, s))?;
+            write!(f, "{}", Routes(&s.route_table, self.routes))?;
+        }
+        write!(f, "{}", Kubernetes(r))?;
+        write!(f, "{}", Paths(r))
     }
 }
 
@@ -225,7 +423,7 @@ impl Display for Paths<'_> {
     }
 }
 
-/// The seed's own investigation: nodegroup, group, instance, subnet, route table.
+/// The seed's own investigation: nodegroup, group, instance, subnet.
 struct Network<'a>(&'a EventReport, &'a Snapshot);
 
 impl Display for Network<'_> {
@@ -248,7 +446,7 @@ impl Display for Network<'_> {
                 }
             )?;
         }
-        let asg = r.subject.asg_name.as_deref().unwrap_or("?");
+        let asg = or_unknown(r.subject.asg_name.as_deref());
         let i = &s.instance;
         writeln!(
             f,
@@ -274,14 +472,32 @@ impl Display for Network<'_> {
         } else {
             " (VPC main table)"
         };
-        writeln!(f, "  Route table {}{main}:", s.route_table.id)?;
-        for route in &s.route_table.routes {
+        writeln!(f, "  Route table {}{main}:", s.route_table.id)
+    }
+}
+
+/// The subnet's routes, at most `keep` of them (saying how many were left out).
+struct Routes<'a>(&'a crate::snapshot::RouteTable, Option<usize>);
+
+impl Display for Routes<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let routes = &self.0.routes;
+        let keep = self.1.unwrap_or(routes.len()).min(routes.len());
+        for route in &routes[..keep] {
             writeln!(
                 f,
                 "    {} -> {} ({})",
                 route.destination,
                 route.target.id(),
                 route.state
+            )?;
+        }
+        if keep < routes.len() {
+            writeln!(
+                f,
+                "    ... {} of {} routes left out to fit the SNS size limit (see How to verify)",
+                routes.len() - keep,
+                routes.len()
             )?;
         }
         Ok(())
@@ -293,7 +509,7 @@ struct Kubernetes<'a>(&'a EventReport);
 impl Display for Kubernetes<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let r = self.0;
-        let instance = r.subject.instance_id.as_deref().unwrap_or("?");
+        let instance = or_unknown(r.subject.instance_id.as_deref());
         match &r.registration {
             Some(Registration::Missing { .. }) => writeln!(
                 f,
@@ -334,24 +550,44 @@ impl Display for Cause<'_> {
             writeln!(f, "  {what} ({retry}): {error}")?;
         }
         for finding in &self.0.findings {
-            write!(f, "{}", FindingText(finding))?;
+            write!(f, "{}", FindingText(finding, self.0))?;
         }
         Ok(())
     }
 }
 
-struct FindingText<'a>(&'a Finding);
+/// A finding: severity, code, summary, then its evidence. Evidence lines that repeat a row of the path
+/// table above are named once, by destination, instead of being printed again.
+struct FindingText<'a>(&'a Finding, &'a EventReport);
 
 impl Display for FindingText<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let finding = self.0;
+        let (finding, paths) = (self.0, &self.1.paths);
         writeln!(
             f,
             "  [{}] {}: {}",
             finding.severity, finding.code, finding.summary
         )?;
+        let rows: Vec<String> = paths.iter().map(ToString::to_string).collect();
+        let in_table: Vec<&str> = paths
+            .iter()
+            .zip(&rows)
+            .filter(|(_, row)| finding.evidence.contains(row))
+            .map(|(p, _)| p.destination.as_str())
+            .collect();
+        let mut named = false;
         for line in &finding.evidence {
-            writeln!(f, "    - {}", line.trim_start())?;
+            if !rows.contains(line) {
+                writeln!(f, "    - {}", line.trim_start())?;
+            } else if !named {
+                // Where the first row would have been, once for all of them.
+                writeln!(
+                    f,
+                    "    - paths (in the table above): {}",
+                    in_table.join(", ")
+                )?;
+                named = true;
+            }
         }
         Ok(())
     }
@@ -468,6 +704,10 @@ struct Verify<'a>(&'a EventReport, Option<&'a Snapshot>);
 
 impl Display for Verify<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        if self.0.subject.cluster.is_none() {
+            // Nothing to look at: the event never reached a cluster.
+            return Ok(());
+        }
         let nodegroup = self.0.subject.nodegroup.as_deref();
         writeln!(f, "\nHow to verify\n  {}", commands::get_nodes(nodegroup))?;
         if let Some(s) = self.1 {
@@ -485,5 +725,7 @@ fn opt(v: Option<i32>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "?".to_string())
 }
 
+#[cfg(test)]
+mod golden;
 #[cfg(test)]
 mod tests;

@@ -13,12 +13,6 @@ use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use sandbox::fault::FaultServer;
 use serde_json::Value;
 
-fn query_error(code: &str, message: &str) -> String {
-    format!(
-        r#"<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>7c1e6b2a-0d1f-4c55-9a7e-2b8c4d6e8f10</RequestId></ErrorResponse>"#
-    )
-}
-
 async fn app_against(fault: &FaultServer) -> Arc<App> {
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .region("us-west-2")
@@ -64,7 +58,7 @@ fn sqs_launch_event() -> Value {
 
 #[tokio::test]
 async fn throttling_fails_the_event_as_retryable_after_the_sdk_retried() {
-    let fault = FaultServer::start(400, "text/xml", &query_error("Throttling", "Rate exceeded"))
+    let fault = FaultServer::query_error(400, "Throttling", "Rate exceeded")
         .await
         .expect("fault server");
     let app = app_against(&fault).await;
@@ -80,7 +74,11 @@ async fn throttling_fails_the_event_as_retryable_after_the_sdk_retried() {
         "{}",
         err.error_message
     );
-    assert_eq!(fault.hits(), 2, "the SDK's retry policy ran");
+    assert_eq!(
+        fault.hits_for("DescribeAutoScalingGroups"),
+        2,
+        "the SDK's retry policy ran"
+    );
 
     // Through the delay queue the record is handed back for redelivery, not lost.
     let answer = handle(
@@ -103,7 +101,7 @@ async fn invoke_against(
     code: &str,
     message: &str,
 ) -> (Result<Value, Diagnostic>, usize) {
-    let fault = FaultServer::start(status, "text/xml", &query_error(code, message))
+    let fault = FaultServer::query_error(status, code, message)
         .await
         .expect("fault server");
     let answer = handle(
@@ -111,7 +109,7 @@ async fn invoke_against(
         LambdaEvent::new(launch_event(), Context::default()),
     )
     .await;
-    (answer, fault.hits())
+    (answer, fault.hits_for("DescribeAutoScalingGroups"))
 }
 
 #[tokio::test]

@@ -26,6 +26,8 @@ pub struct FaultServer {
     pub endpoint: String,
     hits: Arc<AtomicUsize>,
     task: JoinHandle<()>,
+    /// The `Action` of every query-protocol request ([`FaultServer::query_error`] only).
+    actions: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl FaultServer {
@@ -77,12 +79,118 @@ impl FaultServer {
             endpoint: format!("http://127.0.0.1:{port}"),
             hits,
             task,
+            actions: Arc::default(),
         })
     }
 
     /// Requests answered so far (SDK retries included).
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
+    }
+
+    /// Answers every AWS query-protocol request with the error `code`, in the error document of the
+    /// service that was called: EC2's `<Response><Errors>…` (API version 2016-11-15) or the
+    /// `<ErrorResponse>…` of Auto Scaling, SNS and the others. Counts hits per `Action`.
+    pub async fn query_error(status: u16, code: &str, message: &str) -> Result<FaultServer, Error> {
+        let status =
+            StatusCode::from_u16(status).map_err(|e| format!("invalid status {status}: {e}"))?;
+        let listener =
+            tokio::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+                .await
+                .context("bind 127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let actions = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let answer = Arc::new(QueryError {
+            status,
+            code: code.to_owned(),
+            message: message.to_owned(),
+        });
+        let task = tokio::spawn(serve_query_errors(
+            listener,
+            hits.clone(),
+            actions.clone(),
+            answer,
+        ));
+        Ok(FaultServer {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            hits,
+            task,
+            actions,
+        })
+    }
+
+    /// Requests answered so far for one `Action` (SDK retries included).
+    pub fn hits_for(&self, action: &str) -> usize {
+        self.actions
+            .lock()
+            .map(|a| a.iter().filter(|x| x.as_str() == action).count())
+            .unwrap_or(0)
+    }
+}
+
+struct QueryError {
+    status: StatusCode,
+    code: String,
+    message: String,
+}
+
+impl QueryError {
+    fn body(&self, form: &str) -> String {
+        let (code, message) = (&self.code, &self.message);
+        if form.contains("Version=2016-11-15") {
+            format!("<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>{}</RequestID></Response>", random_uuid())
+        } else {
+            format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>{}</RequestId></ErrorResponse>", random_uuid())
+        }
+    }
+}
+
+fn form_param(form: &str, name: &str) -> String {
+    form.split('&')
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn serve_query_errors(
+    listener: tokio::net::TcpListener,
+    hits: Arc<AtomicUsize>,
+    actions: Arc<std::sync::Mutex<Vec<String>>>,
+    answer: Arc<QueryError>,
+) {
+    while let Ok((tcp, _)) = listener.accept().await {
+        let (hits, actions, answer) = (hits.clone(), actions.clone(), answer.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let (hits, actions, answer) = (hits.clone(), actions.clone(), answer.clone());
+                async move {
+                    use http_body_util::BodyExt;
+                    let bytes = req
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    let form = String::from_utf8_lossy(&bytes).into_owned();
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    if let Ok(mut a) = actions.lock() {
+                        a.push(form_param(&form, "Action"));
+                    }
+                    let mut response = Response::new(Full::new(Bytes::from(answer.body(&form))));
+                    *response.status_mut() = answer.status;
+                    let headers = response.headers_mut();
+                    headers.insert(
+                        hyper::header::CONTENT_TYPE,
+                        hyper::header::HeaderValue::from_static("text/xml"),
+                    );
+                    Ok::<_, Infallible>(response)
+                }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
     }
 }
 
