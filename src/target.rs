@@ -1,4 +1,5 @@
-//! Which cluster and nodegroup an Auto Scaling group belongs to (DESIGN.md section 3), from its tags.
+//! Which cluster and nodegroup an Auto Scaling group belongs to, from its tags (README, "Configuration"): managed
+//! nodegroups by `eks:cluster-name` + `eks:nodegroup-name`, self-managed groups by the cluster tags.
 
 use std::collections::BTreeMap;
 
