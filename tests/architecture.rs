@@ -314,3 +314,27 @@ fn function_declarations_are_recognised_with_their_visibility_and_asyncness() {
     );
     assert_eq!(fn_name("let f = 1;"), None);
 }
+
+#[test]
+fn code_and_docs_point_into_this_repository_only() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = walk(&root.join("src"));
+    files.extend(walk(&root.join("sandbox/src")));
+    files.extend(walk(&root.join("tests")));
+    for name in ["README.md", "ARCHITECTURE.md", "Makefile", "template.yaml"] {
+        let text = std::fs::read_to_string(root.join(name)).unwrap_or_default();
+        files.push((name.to_string(), text));
+    }
+    let outside = ["DESIGN.md", "../shared"];
+    for (path, text) in files {
+        if path.ends_with("architecture.rs") {
+            continue;
+        }
+        for pointer in outside {
+            assert!(
+                !text.contains(pointer),
+                "{path} points outside the repository ({pointer})"
+            );
+        }
+    }
+}
