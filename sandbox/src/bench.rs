@@ -34,10 +34,30 @@ use crate::Error;
 // ------------------------------------------------------------------------------------------------
 // Counting proxy: plain TCP, one request per connection (`Connection: close` both ways).
 
-/// Forwards HTTP/1.1 requests to an upstream and counts them per `service:Operation`.
+/// Forwards HTTP/1.1 requests to an upstream, counts them per `service:Operation` and records when each
+/// was received and answered (to measure how many calls ran one after the other).
 pub struct CountingProxy {
     pub endpoint: String,
     counts: Arc<Mutex<BTreeMap<String, usize>>>,
+    spans: Arc<Mutex<Vec<(Instant, Instant)>>>,
+}
+
+/// The longest chain of calls each of which started after the previous one was answered: the number
+/// of sequential round trips, measured from the calls' own times (two overlapping calls ran
+/// concurrently and count once).
+pub fn longest_chain(spans: &[(Instant, Instant)]) -> usize {
+    let mut by_end: Vec<(Instant, Instant)> = spans.to_vec();
+    by_end.sort_by_key(|(_, end)| *end);
+    let mut chain = vec![0usize; by_end.len()];
+    for i in 0..by_end.len() {
+        let before = (0..i)
+            .filter(|&j| by_end[j].1 <= by_end[i].0)
+            .map(|j| chain[j])
+            .max()
+            .unwrap_or(0);
+        chain[i] = before + 1;
+    }
+    chain.into_iter().max().unwrap_or(0)
 }
 
 impl CountingProxy {
@@ -52,13 +72,19 @@ impl CountingProxy {
             .context("bind proxy")?;
         let port = listener.local_addr()?.port();
         let counts = Arc::new(Mutex::new(BTreeMap::new()));
-        let shared = counts.clone();
+        let spans = Arc::new(Mutex::new(Vec::new()));
+        let (shared, shared_spans) = (counts.clone(), spans.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (upstream, counts) = (upstream.clone(), shared.clone());
+                let (upstream, counts, spans) =
+                    (upstream.clone(), shared.clone(), shared_spans.clone());
                 tokio::spawn(async move {
+                    let received = Instant::now();
                     if let Err(e) = forward(client, &upstream, &counts).await {
                         eprintln!("bench proxy: {e}");
+                    }
+                    if let Ok(mut s) = spans.lock() {
+                        s.push((received, Instant::now()));
                     }
                 });
             }
@@ -66,7 +92,18 @@ impl CountingProxy {
         Ok(CountingProxy {
             endpoint: format!("http://127.0.0.1:{port}"),
             counts,
+            spans,
         })
+    }
+
+    /// The longest sequential chain of the calls since the last call, and forgets them.
+    pub fn take_chain(&self) -> usize {
+        let spans = self
+            .spans
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default();
+        longest_chain(&spans)
     }
 
     /// The counts since the last call, and resets them.
@@ -508,6 +545,7 @@ async fn bench_seed(binary: &Path, moto: &Moto, warm: usize) -> Result<(), Error
     let mut f = Function::start(binary, &world, &kube, "alert", topic.as_deref()).await?;
     let first = f.invoke(event.clone()).await?;
     let cold = first.answered.duration_since(f.started);
+    let first_chain = f.proxy.take_chain();
     let first_calls = f.proxy.take();
     println!("\nseed, MODE=alert (not joined → diagnosed, SNS report):");
     println!(
@@ -520,6 +558,7 @@ async fn bench_seed(binary: &Path, moto: &Moto, warm: usize) -> Result<(), Error
         ms(first.answered.duration_since(first.served))
     );
     println!("  AWS calls, first event: {}", calls_line(&first_calls, 1));
+    println!("  longest sequential chain of AWS calls, first event (measured at the proxy): {first_chain}");
     warm_events(&mut f, &event, warm).await?;
     print_process_figures(&f, &kube);
     Ok(())
@@ -527,13 +566,16 @@ async fn bench_seed(binary: &Path, moto: &Moto, warm: usize) -> Result<(), Error
 
 async fn warm_events(f: &mut Function, event: &Value, warm: usize) -> Result<(), Error> {
     let mut times = Vec::new();
+    let mut chain = 0;
     for _ in 0..warm {
         let r = f.invoke(event.clone()).await?;
         if outcome(&r) != "diagnosed" {
             return Err(format!("unexpected outcome {}", outcome(&r)).into());
         }
         times.push(ms(r.answered.duration_since(r.served)));
+        chain = chain.max(f.proxy.take_chain());
     }
+    println!("  longest sequential chain of AWS calls, warm events (measured): {chain}");
     times.sort_by(|a, b| a.total_cmp(b));
     println!(
         "  warm handler time over {warm} events: median {:.0} ms, p95 {:.0} ms, max {:.0} ms",
@@ -567,6 +609,7 @@ async fn bench_burst(binary: &Path, moto: &Moto, burst: usize) -> Result<(), Err
         bodies.push(healthy.launch_event(id).await?.to_string());
     }
     let mut f = Function::start(binary, &healthy, &kube, "alert", None).await?;
+    healthy_direct(&mut f, &healthy, &ids).await?;
     let batches = burst.div_ceil(10);
     let started = Instant::now();
     let mut tally = Tally::default();
@@ -591,6 +634,26 @@ async fn bench_burst(binary: &Path, moto: &Moto, burst: usize) -> Result<(), Err
     );
     println!("  AWS calls: {}", calls_line(&f.proxy.take(), events));
     print_process_figures(&f, &kube);
+    Ok(())
+}
+
+/// Two direct launches of registered nodes: the first on a cold cache, the second warm.
+async fn healthy_direct(f: &mut Function, world: &World, ids: &[String]) -> Result<(), Error> {
+    println!("\nhealthy launch, direct (registered):");
+    for (label, id) in ["first (cold caches)", "second (warm container)"]
+        .iter()
+        .zip(ids)
+    {
+        let r = f.invoke(world.launch_event(id).await?).await?;
+        let chain = f.proxy.take_chain();
+        let calls = f.proxy.take();
+        println!(
+            "  {label}: {} AWS calls, longest sequential chain {chain}, handler {:.0} ms [outcome: {}]",
+            calls.values().sum::<usize>(),
+            ms(r.answered.duration_since(r.served)),
+            outcome(&r)
+        );
+    }
     Ok(())
 }
 
@@ -639,6 +702,25 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_longest_chain_counts_calls_that_waited_for_each_other_once_each() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);
+        // group || instance, then cluster, then (nodegroup || five reads), then publish.
+        let spans = [
+            (at(0), at(10)),
+            (at(1), at(9)),
+            (at(11), at(20)),
+            (at(21), at(30)),
+            (at(21), at(35)),
+            (at(22), at(28)),
+            (at(36), at(40)),
+        ];
+        assert_eq!(longest_chain(&spans), 4);
+        assert_eq!(longest_chain(&[]), 0);
+        assert_eq!(longest_chain(&[(at(0), at(5)), (at(1), at(6))]), 1);
+    }
 
     #[test]
     fn operations_are_named_by_service_and_action_or_resource_shape() {
