@@ -141,6 +141,8 @@ public_names! {
         LoopBreaker => "loop-breaker",
         /// A default route this function added is gone again: drift against whatever manages the table.
         RouteDrift => "route-drift",
+        /// Another blocker (not fixable automatically) remains, so replacing the instance cannot help yet.
+        OtherCauseRemains => "other-cause-remains",
     }
 }
 

@@ -262,8 +262,9 @@ async fn current_min_size(app: &App, cluster: &str, nodegroup: &str) -> Result<i
         .unwrap_or(0))
 }
 
-/// The incident's manual fix: desired 0, wait for ACTIVE, back to the original size. A half-done
-/// rescale is reported with the command that finishes it.
+/// The incident's manual fix: desired 0, wait for ACTIVE, back to the original size. The sizes to restore
+/// are recorded durably before scaling down, so whoever comes next (a retry after a timeout, a racing
+/// invocation) puts them back; a half-done rescale is also reported with the command that finishes it.
 async fn rescale(
     app: &App,
     cluster: &str,
@@ -272,19 +273,26 @@ async fn rescale(
     deadline: Instant,
 ) -> Result<Step> {
     let min = current_min_size(app, cluster, nodegroup).await?;
-    let lowered_min = (min > 0).then_some(0);
-    set_scaling(app, cluster, nodegroup, lowered_min, 0).await?;
-    let restore = commands::restore_nodegroup(
-        &app.clients.region,
-        cluster,
-        nodegroup,
-        lowered_min.map(|_| min),
+    let key = ledger::rescale_key(cluster, nodegroup);
+    let record = ledger::RescaleRecord {
         desired,
-    );
-    let half_done = |why: String| Error::Remediation {
+        min,
+        started_at: now_unix(),
+    };
+    if let Some(state) = &app.state {
+        if let Some(earlier) = state.begin_rescale(&key, record).await? {
+            return finish_rescale(app, cluster, nodegroup, earlier).await;
+        }
+    }
+    set_scaling(app, cluster, nodegroup, (min > 0).then_some(0), 0).await?;
+    let restore =
+        commands::restore_nodegroup(&app.clients.region, cluster, nodegroup, Some(min), desired);
+    let half_done = |why: String| {
+        Error::Remediation {
         step: format!("rescale {cluster}/{nodegroup}"),
-        message: format!("{why}; the nodegroup is at desired 0 — restore it with: {restore}"),
-        retryable: false,
+        message: format!("{why}; the nodegroup is at desired 0 — the next invocation restores it, or run: {restore}"),
+        retryable: true,
+    }
     };
     match wait_active(app, cluster, nodegroup, deadline).await {
         Ok(true) => {}
@@ -295,13 +303,54 @@ async fn rescale(
         }
         Err(e) => return Err(half_done(e.to_string())),
     }
-    set_scaling(app, cluster, nodegroup, lowered_min.map(|_| min), desired)
+    finish_rescale(app, cluster, nodegroup, record)
         .await
-        .map_err(|e| half_done(e.to_string()))?;
+        .map_err(|e| half_done(e.to_string()))
+}
+
+/// Puts the recorded sizes back and forgets the record.
+async fn finish_rescale(
+    app: &App,
+    cluster: &str,
+    nodegroup: &str,
+    record: ledger::RescaleRecord,
+) -> Result<Step> {
+    set_scaling(app, cluster, nodegroup, Some(record.min), record.desired).await?;
+    if let Some(state) = &app.state {
+        state
+            .end_rescale(&ledger::rescale_key(cluster, nodegroup))
+            .await?;
+    }
     Ok(Step::Done(
         ActionStatus::Applied,
-        format!("scaled {cluster}/{nodegroup} to 0 and back to {desired}"),
+        format!(
+            "scaled {cluster}/{nodegroup} to 0 and back to desired {} (min {})",
+            record.desired, record.min
+        ),
     ))
+}
+
+/// A rescale that an earlier invocation recorded and never finished is finished now: the nodegroup
+/// gets its recorded sizes back. Returns what was restored, if anything.
+pub async fn restore_abandoned_rescale(
+    app: &App,
+    cluster: &str,
+    nodegroup: &str,
+) -> Result<Option<String>> {
+    let Some(state) = &app.state else {
+        return Ok(None);
+    };
+    let key = ledger::rescale_key(cluster, nodegroup);
+    let Some(record) = state.rescale(&key).await? else {
+        return Ok(None);
+    };
+    if !ledger::rescale_abandoned(&record, now_unix()) {
+        return Ok(None);
+    }
+    match finish_rescale(app, cluster, nodegroup, record).await? {
+        Step::Done(_, detail) => Ok(Some(detail)),
+        Step::Blocked(b) => Ok(Some(b.detail)),
+    }
 }
 
 /// Records a time on the group (remediated / resolved). Failing to tag is logged by the caller, never
@@ -326,9 +375,6 @@ pub async fn tag_group(app: &App, asg_name: &str, key: &str, unix: i64) -> Resul
 
 /// Blocked writes name the guard that stopped them; used by the handler when the plan skipped a recycle.
 pub fn skipped_recycle(action: Action, blocked: &Blocked) -> ActionResult {
-    let detail = format!(
-        "RECYCLE=nodegroup stopped by guard {}: {}; replace the instance instead",
-        blocked.guard, blocked.detail
-    );
+    let detail = format!("not attempted: guard {}: {}", blocked.guard, blocked.detail);
     ActionResult::new(action, ActionStatus::Skipped, detail)
 }

@@ -379,6 +379,116 @@ pub fn enable_private_endpoint(region: &str, cluster: &str) -> CommandLine {
     aws("eks", "update-cluster-config", region, &rest)
 }
 
+/// IAM is global: no `--region`.
+pub fn attach_role_policy(role_name: &str, policy_arn: &str) -> CommandLine {
+    CommandLine::new(&[
+        "aws",
+        "iam",
+        "attach-role-policy",
+        "--role-name",
+        role_name,
+        "--policy-arn",
+        policy_arn,
+    ])
+}
+
+pub fn list_attached_role_policies(role_name: &str) -> CommandLine {
+    CommandLine::new(&[
+        "aws",
+        "iam",
+        "list-attached-role-policies",
+        "--role-name",
+        role_name,
+    ])
+}
+
+/// `kind` is `EC2_LINUX` or `EC2_WINDOWS`.
+pub fn create_access_entry(
+    region: &str,
+    cluster: &str,
+    principal_arn: &str,
+    kind: &str,
+) -> CommandLine {
+    let rest = [
+        "--cluster-name",
+        cluster,
+        "--principal-arn",
+        principal_arn,
+        "--type",
+        kind,
+    ];
+    aws("eks", "create-access-entry", region, &rest)
+}
+
+pub fn list_access_entries(region: &str, cluster: &str) -> CommandLine {
+    aws(
+        "eks",
+        "list-access-entries",
+        region,
+        &["--cluster-name", cluster],
+    )
+}
+
+/// Opens `kube-system/aws-auth` for editing.
+pub fn edit_aws_auth() -> CommandLine {
+    CommandLine::new(&[
+        "kubectl",
+        "edit",
+        "configmap",
+        "aws-auth",
+        "--namespace",
+        "kube-system",
+    ])
+}
+
+/// Whether the VPC CNI's service account has a role of its own (IRSA annotation).
+pub fn describe_aws_node_service_account() -> CommandLine {
+    CommandLine::new(&[
+        "kubectl",
+        "describe",
+        "serviceaccount",
+        "aws-node",
+        "--namespace",
+        "kube-system",
+    ])
+}
+
+/// Whether the VPC CNI's service account has an EKS Pod Identity association.
+pub fn list_aws_node_pod_identity(region: &str, cluster: &str) -> CommandLine {
+    let rest = [
+        "--cluster-name",
+        cluster,
+        "--namespace",
+        "kube-system",
+        "--service-account",
+        "aws-node",
+    ];
+    aws("eks", "list-pod-identity-associations", region, &rest)
+}
+
+pub fn subnet_free_addresses(region: &str, subnet_id: &str) -> CommandLine {
+    let rest = [
+        "--subnet-ids",
+        subnet_id,
+        "--query",
+        "Subnets[0].AvailableIpAddressCount",
+    ];
+    aws("ec2", "describe-subnets", region, &rest)
+}
+
+/// Network interfaces left `available` (detached) in the subnet: each holds addresses for nothing.
+pub fn detached_interfaces(region: &str, subnet_id: &str) -> CommandLine {
+    let filter = format!("Name=subnet-id,Values={subnet_id}");
+    let rest = [
+        "--filters",
+        &filter,
+        "Name=status,Values=available",
+        "--query",
+        "NetworkInterfaces[].NetworkInterfaceId",
+    ];
+    aws("ec2", "describe-network-interfaces", region, &rest)
+}
+
 /// `kubectl get nodes`, narrowed to the nodegroup when there is one.
 pub fn get_nodes(nodegroup: Option<&str>) -> CommandLine {
     match nodegroup {
@@ -409,6 +519,24 @@ mod tests {
         assert_eq!(
             get_nodes(Some("new_nodegroup_2")).to_string(),
             "kubectl get nodes --selector=eks.amazonaws.com/nodegroup=new_nodegroup_2"
+        );
+    }
+
+    #[test]
+    fn the_access_entry_fix_reads_as_the_cli_takes_it() {
+        let line = create_access_entry(
+            "us-west-2",
+            "eks-workshop",
+            "arn:aws:iam::123456789012:role/eks-workshop-node-role",
+            "EC2_LINUX",
+        );
+        assert_eq!(
+            line.to_string(),
+            "aws eks create-access-entry --region us-west-2 --cluster-name eks-workshop --principal-arn arn:aws:iam::123456789012:role/eks-workshop-node-role --type EC2_LINUX"
+        );
+        assert_eq!(
+            attach_role_policy("r", "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy").to_string(),
+            "aws iam attach-role-policy --role-name r --policy-arn arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy"
         );
     }
 
@@ -467,6 +595,10 @@ mod tests {
                 terminate_instance("us-west-2", name),
                 troubleshoot_runbook("us-west-2", name, "i-1"),
                 describe_routes("us-west-2", name),
+                attach_role_policy(name, name),
+                create_access_entry("us-west-2", name, name, "EC2_LINUX"),
+                list_aws_node_pod_identity("us-west-2", name),
+                detached_interfaces("us-west-2", name),
             ];
             for line in lines {
                 let expected: Vec<Vec<String>> =

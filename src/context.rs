@@ -17,6 +17,8 @@ use crate::state::StateStore;
 pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub eks: aws_sdk_eks::Client,
+    /// Reads the node's role and its policies.
+    pub iam: aws_sdk_iam::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub sns: aws_sdk_sns::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -53,6 +55,7 @@ impl Clients {
         Ok(Clients {
             ec2: aws_sdk_ec2::Client::new(sdk),
             eks: aws_sdk_eks::Client::new(sdk),
+            iam: aws_sdk_iam::Client::new(sdk),
             autoscaling: aws_sdk_autoscaling::Client::new(sdk),
             sns: aws_sdk_sns::Client::new(sdk),
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),

@@ -18,6 +18,10 @@ public_names! {
         NaclBlocksTraffic => "nacl-blocks-traffic",
         SecurityGroupBlocksEgress => "security-group-blocks-egress",
         VpcDnsDisabled => "vpc-dns-disabled",
+        NodeRoleMissingPolicy => "node-role-missing-policy",
+        MissingAccessEntry => "missing-access-entry",
+        SubnetOutOfAddresses => "subnet-out-of-addresses",
+        NodeBootstrapFailed => "node-bootstrap-failed",
         NodegroupHealthIssue => "nodegroup-health-issue",
         CauseUnknown => "cause-unknown",
     }

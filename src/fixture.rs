@@ -30,6 +30,50 @@ pub const ENDPOINT_SG: &str = "sg-endpoint000000000";
 pub const ACL: &str = "acl-1234abcd1234abcd1";
 pub const S3_PL: &str = "pl-68a54001";
 pub const CLUSTER_ENI_IP: &str = "10.42.64.10";
+pub const NODE_ROLE: &str = "arn:aws:iam::123456789012:role/eks-workshop-node-role";
+pub const NODE_ROLE_NAME: &str = "eks-workshop-node-role";
+/// The AWS-managed policies a node role carries in the seed.
+pub const NODE_POLICIES: [&str; 3] = [
+    "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+    "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+];
+
+/// `aws-auth` `mapRoles` with one node role entry, as eksctl and EKS write it.
+pub fn map_roles_for(role_arn: &str) -> String {
+    format!(
+        "- rolearn: {role_arn}\n  username: system:node:{{{{EC2PrivateDNSName}}}}\n  groups:\n    - system:bootstrappers\n    - system:nodes\n"
+    )
+}
+
+/// The node role with these attached policy ARNs and inline policy names.
+pub fn node_role(attached: &[&str], inline: &[&str]) -> NodeRole {
+    NodeRole {
+        arn: NODE_ROLE.to_string(),
+        name: NODE_ROLE_NAME.to_string(),
+        attached_policies: Readable::Read(attached.iter().map(|p| p.to_string()).collect()),
+        inline_policies: Readable::Read(inline.iter().map(|p| p.to_string()).collect()),
+    }
+}
+
+/// An `EC2_LINUX` access entry for `principal_arn`.
+pub fn node_access_entry(principal_arn: &str) -> AccessEntry {
+    AccessEntry {
+        principal_arn: principal_arn.to_string(),
+        kind: "EC2_LINUX".to_string(),
+        kubernetes_groups: vec![],
+    }
+}
+
+/// The seed's identity: a node role with the three policies, an `EC2_LINUX` access entry for it, and the
+/// same role in `aws-auth` (the cluster runs `API_AND_CONFIG_MAP`).
+fn identity() -> Identity {
+    Identity {
+        node_role: Readable::Read(Some(node_role(&NODE_POLICIES, &[]))),
+        access_entries: Readable::Read(vec![node_access_entry(NODE_ROLE)]),
+        aws_auth_map_roles: Readable::Read(Some(map_roles_for(NODE_ROLE))),
+    }
+}
 
 /// A route; the destination kind follows the text (`pl-…`, IPv6 with `:`, else IPv4).
 pub fn route(destination: &str, target: RouteTarget) -> Route {
@@ -190,6 +234,7 @@ fn instance() -> Instance {
             "arn:aws:iam::123456789012:instance-profile/eks-abcd1234".to_string(),
         ),
         security_groups: vec![NODE_SG.to_string()],
+        instance_type: Some("m5.large".to_string()),
     }
 }
 
@@ -205,6 +250,7 @@ fn cluster() -> Cluster {
         additional_security_group_ids: vec![],
         vpc_id: Some(VPC.to_string()),
         ip_family: Some(IpFamily::Ipv4),
+        authentication_mode: Some(AuthenticationMode::ApiAndConfigMap),
     }
 }
 
@@ -313,6 +359,13 @@ pub fn seed() -> Snapshot {
             health_issues: vec![],
         }),
         group_subnets: vec![NEW_SUBNET.to_string()],
+        identity: identity(),
+        instance_type_network: Readable::Read(Some(InstanceTypeNetwork {
+            instance_type: "m5.large".to_string(),
+            max_network_interfaces: 3,
+            ipv4_addresses_per_interface: 10,
+        })),
+        console_output: None,
     }
 }
 

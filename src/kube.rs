@@ -215,6 +215,9 @@ impl KubeApi {
             let body = response.text().await.unwrap_or_default();
             let hint = match status.as_u16() {
                 401 => " (the token was rejected)",
+                403 if path.starts_with(AWS_AUTH_PATH) => {
+                    " (this function's role may not get the ConfigMap kube-system/aws-auth)"
+                }
                 403 => " (this function's role has no access entry or policy that can read nodes)",
                 _ => "",
             };
@@ -311,6 +314,24 @@ impl KubeApi {
                 return Ok((None, count));
             }
         }
+    }
+}
+
+/// The part of a ConfigMap read here.
+#[derive(Debug, Deserialize)]
+struct ConfigMap {
+    #[serde(default)]
+    data: std::collections::BTreeMap<String, String>,
+}
+
+/// Where EKS keeps the IAM-to-Kubernetes mappings of `CONFIG_MAP` authentication.
+pub const AWS_AUTH_PATH: &str = "/api/v1/namespaces/kube-system/configmaps/aws-auth";
+
+impl KubeApi {
+    /// `data.mapRoles` of `kube-system/aws-auth`: `None` when the ConfigMap or the key does not exist.
+    pub async fn aws_auth_map_roles(&self) -> Result<Option<String>, KubeError> {
+        let map: Option<ConfigMap> = self.get(AWS_AUTH_PATH).await?;
+        Ok(map.and_then(|m| m.data.get("mapRoles").cloned()))
     }
 }
 

@@ -74,6 +74,27 @@ pub fn route_key(route_table_id: &str) -> String {
     format!("route#{route_table_id}")
 }
 
+/// A nodegroup rescale in progress: the sizes to restore, recorded before scaling down.
+pub fn rescale_key(cluster: &str, nodegroup: &str) -> String {
+    format!("rescale#{cluster}#{nodegroup}")
+}
+
+/// What a rescale must put back, whoever finishes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RescaleRecord {
+    pub desired: i32,
+    pub min: i32,
+    pub started_at: i64,
+}
+
+/// A rescale record older than this was left by an invocation that did not finish: any later invocation
+/// restores the nodegroup.
+pub const RESCALE_ABANDONED_AFTER_SECONDS: i64 = 900;
+
+pub fn rescale_abandoned(record: &RescaleRecord, now: i64) -> bool {
+    now - record.started_at >= RESCALE_ABANDONED_AFTER_SECONDS
+}
+
 /// A route this function wrote: into which table, to which NAT gateway, when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteRecord {
@@ -184,6 +205,21 @@ mod tests {
             None,
             "forgotten after a day"
         );
+    }
+
+    #[test]
+    fn a_rescale_left_for_fifteen_minutes_is_abandoned() {
+        let r = RescaleRecord {
+            desired: 3,
+            min: 1,
+            started_at: 10_000,
+        };
+        assert!(!rescale_abandoned(&r, 10_000 + 60));
+        assert!(rescale_abandoned(
+            &r,
+            10_000 + RESCALE_ABANDONED_AFTER_SECONDS
+        ));
+        assert_eq!(rescale_key("c", "ng"), "rescale#c#ng");
     }
 
     #[test]

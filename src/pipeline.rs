@@ -133,10 +133,26 @@ async fn process_launch(
         Err(e) => return failed(app, subject, &e).await,
     };
     let subject = admitted.subject();
+    restore_abandoned_rescale(app, &admitted).await;
     let verdict = check_and_act(app, &admitted, trigger, deadline);
     match bounded(event_deadline, "the registration check", verdict).await {
         Ok(verdict) => finish(app, &admitted, subject, verdict).await,
         Err(e) => failed(app, subject, &e).await,
+    }
+}
+
+/// A nodegroup left at desired 0 by an invocation that did not finish its rescale gets its recorded
+/// sizes back, whatever this event is about.
+async fn restore_abandoned_rescale(app: &App, a: &Admitted) {
+    let (Mode::Remediate, Some(nodegroup)) = (app.config.mode, &a.target.nodegroup) else {
+        return;
+    };
+    match apply::restore_abandoned_rescale(app, &a.target.cluster, nodegroup).await {
+        Ok(Some(detail)) => {
+            tracing::warn!(%detail, "finished a rescale an earlier invocation left")
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "could not check for an unfinished rescale"),
     }
 }
 
@@ -319,6 +335,8 @@ async fn diagnose(app: &App, a: &Admitted) -> Result<Diagnosis> {
         a.cluster.clone(),
         a.target.nodegroup.as_deref(),
         a.group.subnets.clone(),
+        a.kube.as_ref(),
+        gather::past_grace(launched_at(a), app.config.grace_period),
     );
     let (mut snapshot, fresh) = tokio::try_join!(
         Box::pin(snapshot),
@@ -327,7 +345,10 @@ async fn diagnose(app: &App, a: &Admitted) -> Result<Diagnosis> {
     if let Some(cluster) = fresh {
         snapshot.cluster = cluster;
     }
+    let started = std::time::Instant::now();
     let rules::Diagnosis { paths, findings } = rules::diagnose(&snapshot);
+    let evaluated_us = started.elapsed().as_micros() as u64;
+    tracing::info!(evaluated_us, findings = findings.len(), "diagnosed");
     Ok(Diagnosis {
         snapshot,
         findings,

@@ -69,7 +69,8 @@ pub fn plan(input: &PlanInput) -> Decision {
             codes.join(", ")
         ));
     };
-    let (recycle_action, recycle_skipped) = match recycle_step(input) {
+    let recycle = other_causes(&blockers).map_or_else(|| recycle_step(input), Err);
+    let (recycle_action, recycle_skipped) = match recycle {
         Ok(step) => (step.map(Action::Recycle), None),
         Err(blocked) => (None, Some(blocked)),
     };
@@ -107,6 +108,25 @@ pub fn replace_instance_only(input: &PlanInput) -> Decision {
             would_apply: vec![],
         },
     }
+}
+
+/// Blockers the route fix does not cure: a replacement would not join either while they hold, so the
+/// route is fixed but the instance is not recycled.
+fn other_causes(blockers: &[&Finding]) -> Option<Blocked> {
+    let others: Vec<&str> = blockers
+        .iter()
+        .filter(|f| f.remedy.fix.is_none())
+        .map(|f| f.code.as_str())
+        .collect();
+    (!others.is_empty()).then(|| {
+        Blocked::new(
+            Guard::OtherCauseRemains,
+            format!(
+                "{} still hold(s): a replacement would not join either; fix that first, then replace the instance",
+                others.join(", ")
+            ),
+        )
+    })
 }
 
 /// Alert mode changes nothing but says what remediate mode would do.
@@ -661,6 +681,31 @@ mod tests {
             recheck_route(&fix, &seed_table_now(None)),
             Recheck::Changed(_)
         ));
+    }
+
+    #[test]
+    fn the_route_is_fixed_but_the_instance_kept_while_another_blocker_remains() {
+        let s = fixture::seed().with_nacl_entries(vec![
+            nacl_entry(100, true, "6", Some((443, 443)), "0.0.0.0/0", "deny"),
+            nacl_entry(200, true, "-1", None, "0.0.0.0/0", "allow"),
+            nacl_entry(100, false, "-1", None, "0.0.0.0/0", "allow"),
+        ]);
+        let d = decide(&s, Mode::Remediate, Recycle::Instance, missing(), false);
+        let Decision::Apply {
+            actions,
+            recycle_skipped,
+        } = d
+        else {
+            panic!("the route fix still applies: {d:?}")
+        };
+        assert_eq!(actions.len(), 1, "route only: {actions:?}");
+        let blocked = recycle_skipped.expect("recycle skipped");
+        assert_eq!(blocked.guard, Guard::OtherCauseRemains);
+        assert!(
+            blocked.detail.contains("nacl-blocks-traffic"),
+            "{}",
+            blocked.detail
+        );
     }
 
     #[test]

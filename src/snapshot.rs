@@ -129,6 +129,30 @@ aws_enum! {
     IpFamily { Ipv4 => "ipv4", Ipv6 => "ipv6" }
 }
 
+aws_enum! {
+    /// eks `Cluster.AccessConfig.AuthenticationMode`: where the cluster looks up an IAM principal.
+    AuthenticationMode {
+        /// Access entries only.
+        Api => "API",
+        /// Access entries, then the `aws-auth` ConfigMap.
+        ApiAndConfigMap => "API_AND_CONFIG_MAP",
+        /// The `aws-auth` ConfigMap only.
+        ConfigMap => "CONFIG_MAP",
+    }
+}
+
+impl AuthenticationMode {
+    /// Whether access entries count; `None` (mode unknown): they may.
+    pub fn uses_access_entries(mode: Option<&AuthenticationMode>) -> bool {
+        !matches!(mode, Some(AuthenticationMode::ConfigMap))
+    }
+
+    /// Whether `aws-auth` counts; `None` (mode unknown): it may.
+    pub fn uses_config_map(mode: Option<&AuthenticationMode>) -> bool {
+        !matches!(mode, Some(AuthenticationMode::Api))
+    }
+}
+
 /// An IP protocol of a network ACL entry (`NetworkAclEntry.Protocol`: `-1`, `6`, `17`, …) or a security
 /// group rule (`IpPermission.IpProtocol`: `-1`, `tcp`, `6`, …).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -205,6 +229,123 @@ pub struct Snapshot {
     pub nodegroup: Option<Nodegroup>,
     /// Subnets the Auto Scaling group launches into (for the shared-route-table guard).
     pub group_subnets: Vec<String>,
+    /// The node's IAM role and how the cluster maps it.
+    pub identity: Identity,
+    /// Network limits of the instance's type (ec2 DescribeInstanceTypes `InstanceTypeInfo.NetworkInfo`);
+    /// `Read(None)` when the type is not known.
+    pub instance_type_network: Readable<Option<InstanceTypeNetwork>>,
+    /// What the node printed (ec2 GetConsoleOutput with `Latest=true`, base64-decoded, the last 64 KiB),
+    /// read only once the pipeline acts (after the grace period); `None` before. Never serialized: it may
+    /// hold secrets.
+    #[serde(skip)]
+    pub console_output: Option<Readable<String>>,
+}
+
+/// The node's IAM identity and the two places a cluster may map it: access entries and `aws-auth`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    /// The role of the instance's profile (iam GetInstanceProfile `InstanceProfile.Roles[0]`); `Read(None)`
+    /// when the instance has no profile or the profile holds no role.
+    pub node_role: Readable<Option<NodeRole>>,
+    /// The cluster's access entries whose principal is the node role (eks ListAccessEntries, then
+    /// DescribeAccessEntry for each). Not read when the authentication mode is `CONFIG_MAP`.
+    pub access_entries: Readable<Vec<AccessEntry>>,
+    /// `data.mapRoles` of the ConfigMap `kube-system/aws-auth` (Kubernetes API), as stored: YAML in a
+    /// string. `Read(None)`: the ConfigMap (or its `mapRoles`) does not exist. Not read in `API` mode.
+    pub aws_auth_map_roles: Readable<Option<String>>,
+}
+
+/// An IAM role and its policies (iam ListAttachedRolePolicies, ListRolePolicies).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeRole {
+    /// `Role.Arn` (with its path, if any).
+    pub arn: String,
+    /// `Role.RoleName`.
+    pub name: String,
+    /// `AttachedPolicies[].PolicyArn`.
+    pub attached_policies: Readable<Vec<String>>,
+    /// `PolicyNames`: inline policies, whose documents are not read.
+    pub inline_policies: Readable<Vec<String>>,
+}
+
+/// An EKS access entry (eks DescribeAccessEntry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccessEntry {
+    /// `AccessEntry.PrincipalArn`.
+    pub principal_arn: String,
+    /// `AccessEntry.Type`: `EC2_LINUX`, `EC2_WINDOWS`, `STANDARD`, `FARGATE_LINUX`, ….
+    pub kind: String,
+    /// `AccessEntry.KubernetesGroups`.
+    pub kubernetes_groups: Vec<String>,
+}
+
+impl AccessEntry {
+    /// The types EKS gives the node permissions (`system:nodes`) to.
+    pub fn is_for_nodes(&self) -> bool {
+        matches!(self.kind.as_str(), "EC2_LINUX" | "EC2_WINDOWS")
+    }
+}
+
+/// `InstanceTypeInfo.NetworkInfo` of the instance's type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstanceTypeNetwork {
+    /// `InstanceTypeInfo.InstanceType`.
+    pub instance_type: String,
+    /// `NetworkInfo.MaximumNetworkInterfaces`.
+    pub max_network_interfaces: i32,
+    /// `NetworkInfo.Ipv4AddressesPerInterface`.
+    pub ipv4_addresses_per_interface: i32,
+}
+
+/// An IAM role as the cluster matches it: account and role name. Paths and role sessions are not part
+/// of it (`arn:aws:iam::123:role/path/name` and `arn:aws:sts::123:assumed-role/name/session` are one role).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleKey {
+    pub partition: String,
+    pub account: String,
+    pub name: String,
+}
+
+impl RoleKey {
+    /// The role an IAM role ARN or an STS assumed-role ARN names; `None` for anything else.
+    pub fn from_arn(arn: &str) -> Option<RoleKey> {
+        let mut parts = arn.trim().splitn(6, ':');
+        let (prefix, partition, service) = (parts.next()?, parts.next()?, parts.next()?);
+        let (_region, account, resource) = (parts.next()?, parts.next()?, parts.next()?);
+        if prefix != "arn" || partition.is_empty() || account.is_empty() {
+            return None;
+        }
+        let name = match (service, resource.split_once('/')) {
+            ("iam", Some(("role", path_and_name))) => path_and_name.rsplit('/').next()?,
+            ("sts", Some(("assumed-role", name_and_session))) => {
+                name_and_session.split('/').next()?
+            }
+            _ => return None,
+        };
+        (!name.is_empty()).then(|| RoleKey {
+            partition: partition.to_string(),
+            account: account.to_string(),
+            name: name.to_string(),
+        })
+    }
+
+    /// Same account and role name (IAM role names are unique regardless of case).
+    pub fn same_role(&self, other: &RoleKey) -> bool {
+        self.account == other.account && self.name.eq_ignore_ascii_case(&other.name)
+    }
+
+    /// Whether `arn` names this role.
+    pub fn is(&self, arn: &str) -> bool {
+        RoleKey::from_arn(arn).is_some_and(|k| self.same_role(&k))
+    }
+
+    /// `arn:<partition>:iam::<account>:role/<name>`, without a path: the form `aws-auth` matches.
+    pub fn arn_without_path(&self) -> String {
+        format!(
+            "arn:{}:iam::{}:role/{}",
+            self.partition, self.account, self.name
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -229,6 +370,8 @@ pub struct Instance {
     pub ipv6_addresses: Vec<String>,
     /// `Instance.IamInstanceProfile.Arn`.
     pub instance_profile_arn: Option<String>,
+    /// `Instance.InstanceType`.
+    pub instance_type: Option<String>,
     /// `Instance.SecurityGroups[].GroupId`.
     pub security_groups: Vec<String>,
 }
@@ -499,6 +642,8 @@ pub struct Cluster {
     pub vpc_id: Option<String>,
     /// `Cluster.KubernetesNetworkConfig.IpFamily`.
     pub ip_family: Option<IpFamily>,
+    /// `Cluster.AccessConfig.AuthenticationMode`; `None` when EKS did not say.
+    pub authentication_mode: Option<AuthenticationMode>,
 }
 
 /// A control-plane network interface of the cluster (ec2 DescribeNetworkInterfaces).
@@ -593,6 +738,45 @@ mod tests {
         assert_eq!(Protocol::parse("tcp"), Protocol::Tcp);
         assert_eq!(Protocol::parse("6"), Protocol::Tcp);
         assert_eq!(Protocol::parse("17"), Protocol::Other("17".into()));
+    }
+
+    #[test]
+    fn role_arns_with_paths_and_assumed_role_sessions_name_the_same_role() {
+        let plain = RoleKey::from_arn("arn:aws:iam::123456789012:role/eks-node").expect("role");
+        assert_eq!(plain.name, "eks-node");
+        assert_eq!(plain.account, "123456789012");
+        for same in [
+            "arn:aws:iam::123456789012:role/platform/nodes/eks-node",
+            "arn:aws:sts::123456789012:assumed-role/eks-node/i-0abc",
+            "arn:aws:iam::123456789012:role/EKS-Node",
+        ] {
+            assert!(plain.is(same), "{same}");
+        }
+        for other in [
+            "arn:aws:iam::210987654321:role/eks-node",
+            "arn:aws:iam::123456789012:role/eks-node-2",
+            "arn:aws:iam::123456789012:user/eks-node",
+            "arn:aws:iam::123456789012:instance-profile/eks-node",
+            "eks-node",
+            "arn:aws:iam::123456789012:role/",
+        ] {
+            assert!(!plain.is(other), "{other}");
+        }
+        let china = RoleKey::from_arn("arn:aws-cn:iam::123456789012:role/a/b/n").expect("role");
+        assert_eq!(
+            china.arn_without_path(),
+            "arn:aws-cn:iam::123456789012:role/n"
+        );
+    }
+
+    #[test]
+    fn an_unknown_authentication_mode_keeps_both_places_in_play() {
+        use AuthenticationMode as M;
+        assert!(M::uses_access_entries(None) && M::uses_config_map(None));
+        assert!(!M::uses_config_map(Some(&M::Api)));
+        assert!(!M::uses_access_entries(Some(&M::ConfigMap)));
+        assert!(M::uses_access_entries(Some(&M::ApiAndConfigMap)));
+        assert_eq!(M::parse("api_and_config_map"), M::ApiAndConfigMap);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::aws_error::aws;
 use crate::error::{Error, Result};
-use crate::ledger::{self, Admit, RouteRecord};
+use crate::ledger::{self, Admit, RescaleRecord, RouteRecord};
 
 /// Attribute names of the table's items.
 const KEY: &str = "pk";
@@ -18,6 +18,8 @@ const TIMES: &str = "times";
 const VERSION: &str = "version";
 const NAT: &str = "nat_gateway_id";
 const AT: &str = "at";
+const DESIRED: &str = "desired";
+const MIN: &str = "min";
 /// Optimistic-concurrency retries of the loop breaker's counter.
 const CAS_ATTEMPTS: usize = 5;
 
@@ -171,6 +173,56 @@ impl StateStore {
             .await
             .map_err(aws("dynamodb:PutItem"))?;
         Ok(())
+    }
+}
+
+impl StateStore {
+    /// Records the sizes a rescale must restore, unless a rescale is already recorded: then that one is
+    /// returned (it must be finished before another starts).
+    pub async fn begin_rescale(
+        &self,
+        key: &str,
+        record: RescaleRecord,
+    ) -> Result<Option<RescaleRecord>> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(KEY, s(key))
+            .item(DESIRED, n(i64::from(record.desired)))
+            .item(MIN, n(i64::from(record.min)))
+            .item(AT, n(record.started_at))
+            .item(EXPIRES, n(record.started_at + ledger::CLAIM_SECONDS))
+            .condition_expression("attribute_not_exists(#k)")
+            .expression_attribute_names("#k", KEY)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(None),
+            Err(e) if e.as_service_error().is_some_and(conflict) => self.rescale(key).await,
+            Err(e) => Err(aws("dynamodb:PutItem")(e)),
+        }
+    }
+
+    /// The rescale recorded for a nodegroup, if one is.
+    pub async fn rescale(&self, key: &str) -> Result<Option<RescaleRecord>> {
+        let Some(item) = self.get(key).await? else {
+            return Ok(None);
+        };
+        let size = |name| number(&item, name).and_then(|v| i32::try_from(v).ok());
+        Ok(match (size(DESIRED), size(MIN), number(&item, AT)) {
+            (Some(desired), Some(min), Some(started_at)) => Some(RescaleRecord {
+                desired,
+                min,
+                started_at,
+            }),
+            _ => None,
+        })
+    }
+
+    /// The rescale is finished: forget it.
+    pub async fn end_rescale(&self, key: &str) -> Result<()> {
+        self.release(key).await
     }
 }
 

@@ -74,11 +74,7 @@ async fn throttling_fails_the_event_as_retryable_after_the_sdk_retried() {
         "{}",
         err.error_message
     );
-    assert_eq!(
-        fault.hits_for("DescribeAutoScalingGroups"),
-        2,
-        "the SDK's retry policy ran"
-    );
+    assert_eq!(most_attempts(&fault), 2, "the SDK's retry policy ran");
 
     // Through the delay queue the record is handed back for redelivery, not lost.
     let answer = handle(
@@ -109,7 +105,7 @@ async fn invoke_against(
         LambdaEvent::new(launch_event(), Context::default()),
     )
     .await;
-    (answer, fault.hits_for("DescribeAutoScalingGroups"))
+    (answer, most_attempts(&fault))
 }
 
 #[tokio::test]
@@ -141,6 +137,15 @@ async fn server_errors_are_retryable() {
     let err = answer.expect_err("a retryable failure is a Lambda error, so it is retried");
     assert_eq!(err.error_type, "Retryable.AwsApi");
     assert_eq!(hits, 2, "the SDK's retry policy ran");
+}
+
+/// Attempts of the call the SDK tried most often.
+fn most_attempts(fault: &FaultServer) -> usize {
+    ["DescribeAutoScalingGroups", "DescribeInstances"]
+        .iter()
+        .map(|action| fault.hits_for(action))
+        .max()
+        .unwrap_or(0)
 }
 
 /// An invocation context whose deadline is `seconds` from now, as Lambda sets it.

@@ -170,3 +170,94 @@ async fn the_loop_breaker_stops_recycling_at_the_hourly_limit_and_says_when_it_r
         .contains("re-arms in"));
     assert_eq!(sb.instance_state(&ids[1]).await, "running");
 }
+
+/// The nodegroup's scaling as EKS reports it: (desired, min).
+async fn nodegroup_sizes(sb: &Sandbox) -> (Option<i32>, Option<i32>) {
+    let out = sb
+        .world
+        .eks()
+        .describe_nodegroup()
+        .cluster_name(&sb.world.cluster_name)
+        .nodegroup_name(&sb.world.nodegroup_name)
+        .send()
+        .await
+        .expect("nodegroup");
+    let scaling = out.nodegroup().and_then(|n| n.scaling_config());
+    (
+        scaling.and_then(|s| s.desired_size()),
+        scaling.and_then(|s| s.min_size()),
+    )
+}
+
+/// What an invocation that scaled the nodegroup down and then died leaves behind: the nodegroup at 0,
+/// and the record of the sizes to restore, `age` seconds old.
+async fn abandoned_rescale(sb: &Sandbox, desired: i32, min: i32, age: i64) {
+    let scaling = aws_sdk_eks::types::NodegroupScalingConfig::builder()
+        .desired_size(0)
+        .min_size(0)
+        .build();
+    sb.world
+        .eks()
+        .update_nodegroup_config()
+        .cluster_name(&sb.world.cluster_name)
+        .nodegroup_name(&sb.world.nodegroup_name)
+        .scaling_config(scaling)
+        .send()
+        .await
+        .expect("scale down");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let n = |v: i64| aws_sdk_dynamodb::types::AttributeValue::N(v.to_string());
+    aws_sdk_dynamodb::Client::new(&sb.sdk)
+        .put_item()
+        .table_name(&sb.world.state_table)
+        .item(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                "rescale#{}#{}",
+                sb.world.cluster_name, sb.world.nodegroup_name
+            )),
+        )
+        .item("desired", n(desired.into()))
+        .item("min", n(min.into()))
+        .item("at", n(now - age))
+        .item("expires_at", n(now + 86_400))
+        .send()
+        .await
+        .expect("record");
+}
+
+#[tokio::test]
+async fn a_rescale_an_earlier_invocation_left_at_zero_is_restored_by_the_next_one() {
+    let config = Config {
+        recycle: eks_node_join_remediator::config::Recycle::Nodegroup,
+        ..remediate()
+    };
+    let sb = Sandbox::seed(config).await;
+    abandoned_rescale(&sb, 2, 1, 3_600).await;
+    assert_eq!(nodegroup_sizes(&sb).await, (Some(0), Some(0)));
+    let stuck = sb.stuck_instance().await;
+    let _ = sb.invoke_ok(sb.launch_event(&stuck).await).await;
+    assert_eq!(
+        nodegroup_sizes(&sb).await,
+        (Some(2), Some(1)),
+        "the recorded sizes are back"
+    );
+}
+
+#[tokio::test]
+async fn a_racing_rescale_restores_the_recorded_original_sizes_not_what_it_read_at_zero() {
+    let config = Config {
+        recycle: eks_node_join_remediator::config::Recycle::Nodegroup,
+        ..remediate()
+    };
+    let sb = Sandbox::seed(config).await;
+    // Another invocation is mid-rescale (recorded a moment ago, nodegroup at 0).
+    abandoned_rescale(&sb, 2, 1, 5).await;
+    let stuck = sb.stuck_instance().await;
+    let report = sb.invoke_ok(sb.launch_event(&stuck).await).await;
+    assert_eq!(report["outcome"], "remediated", "{report:#}");
+    assert_eq!(nodegroup_sizes(&sb).await, (Some(2), Some(1)));
+}

@@ -524,9 +524,12 @@ fn sdk_calls(text: &str) -> BTreeSet<String> {
     calls
 }
 
-/// The operation names the code gives its errors: `aws("ec2:CreateRoute")`.
+/// The operation names the code gives its errors: `aws("ec2:CreateRoute")`, or for the best-effort
+/// reads `best_effort("iam:GetInstanceProfile", …)`.
 fn error_labels(text: &str) -> BTreeSet<String> {
-    text.match_indices("aws(\"")
+    ["aws(\"", "best_effort(\""]
+        .iter()
+        .flat_map(|needle| text.match_indices(needle))
         .filter_map(|(at, m)| text[at + m.len()..].split('"').next())
         .filter(|label| label.contains(':'))
         .map(str::to_string)

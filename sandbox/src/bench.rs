@@ -115,7 +115,7 @@ impl CountingProxy {
     }
 }
 
-async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, Error> {
+pub(crate) async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, Error> {
     loop {
         if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             return Ok(pos + 4);
@@ -130,7 +130,7 @@ async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, E
 }
 
 /// Rewrites the `Connection` header of an HTTP head to `close`.
-fn close_head(head: &str) -> String {
+pub(crate) fn close_head(head: &str) -> String {
     let mut lines: Vec<&str> = head
         .trim_end_matches("\r\n")
         .split("\r\n")

@@ -3,10 +3,12 @@
 //!
 //! Dev-only: never linked into the Lambda binary.
 
+pub mod access;
 pub mod bench;
 pub mod fault;
 pub mod kube;
 pub mod moto;
+pub mod overlay;
 pub mod world;
 
 mod util;

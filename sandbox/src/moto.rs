@@ -72,6 +72,9 @@ impl Moto {
                 let mut command = Command::new(&binary);
                 command
                     .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                    // The AWS-managed IAM policies (the node role's AmazonEKSWorkerNodePolicy, …), as
+                    // AWS has them: moto leaves them out unless told.
+                    .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(Stdio::null());

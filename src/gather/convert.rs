@@ -53,6 +53,7 @@ pub fn instance(i: &ec2::Instance, id: &str) -> Instance {
             .filter_map(|a| some(a.ipv6_address()))
             .collect(),
         instance_profile_arn: some(i.iam_instance_profile().and_then(|p| p.arn())),
+        instance_type: i.instance_type().map(|t| t.as_str().to_string()),
         security_groups: i
             .security_groups()
             .iter()
@@ -84,6 +85,10 @@ pub fn cluster(c: Option<&aws_sdk_eks::types::Cluster>, name: &str) -> Cluster {
             .and_then(|c| c.kubernetes_network_config())
             .and_then(|k| k.ip_family())
             .map(|f| IpFamily::parse(f.as_str())),
+        authentication_mode: c
+            .and_then(|c| c.access_config())
+            .and_then(|a| a.authentication_mode())
+            .map(|m| AuthenticationMode::parse(m.as_str())),
     }
 }
 

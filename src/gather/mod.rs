@@ -3,13 +3,16 @@
 //! that IAM denies makes the hops that need it `unknown: not permitted` instead of failing the event.
 
 mod convert;
+mod identity;
 mod network;
 
 use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::aws_error::{aws, code};
 use crate::context::Clients;
 use crate::error::{Error, Result};
+use crate::kube::{KubeApi, KubeError};
 use crate::snapshot::*;
 
 pub use network::route_table_now;
@@ -84,13 +87,25 @@ async fn nodegroup(
     Ok(out.nodegroup().map(|ng| convert::nodegroup(ng, name)))
 }
 
+/// Whether the grace period after `launched_at` (Unix seconds) is over: the console output is read only
+/// then (the node has had its chance to print why it did not join).
+pub fn past_grace(launched_at: i64, grace: Duration) -> bool {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    launched_at.saturating_add(grace.as_secs() as i64) <= now
+}
+
 /// Everything else the rules need, around an instance and cluster already read: one concurrent wave.
+/// `kube` reads `aws-auth`; `console_output` says whether to read what the node printed.
 pub async fn snapshot(
     clients: &Clients,
     instance: Instance,
     cluster: Cluster,
     nodegroup_name: Option<&str>,
     group_subnets: Vec<String>,
+    kube: std::result::Result<&KubeApi, &KubeError>,
+    console_output: bool,
 ) -> Result<Snapshot> {
     let vpc_id = instance.vpc_id.clone();
     // Boxed: a dozen concurrent SDK calls make a future too large for a 2 MiB worker-thread stack.
@@ -100,14 +115,58 @@ pub async fn snapshot(
         &instance.subnet_id,
         &cluster.name,
     ));
-    let (net, ng) = tokio::try_join!(network, nodegroup(clients, &cluster.name, nodegroup_name))?;
-    assemble(
+    let node = Box::pin(node_reads(
+        clients,
+        kube,
+        &instance,
+        &cluster,
+        console_output,
+    ));
+    let (net, ng, node) = tokio::try_join!(
+        network,
+        nodegroup(clients, &cluster.name, nodegroup_name),
+        async { Ok(node.await) }
+    )?;
+    let mut snapshot = assemble(
         clients.region.clone(),
         instance,
         cluster,
         ng,
         group_subnets,
         net,
+    )?;
+    (
+        snapshot.identity,
+        snapshot.instance_type_network,
+        snapshot.console_output,
+    ) = node;
+    Ok(snapshot)
+}
+
+type NodeReads = (
+    Identity,
+    Readable<Option<InstanceTypeNetwork>>,
+    Option<Readable<String>>,
+);
+
+/// The best-effort reads about the node itself, side by side.
+async fn node_reads(
+    clients: &Clients,
+    kube: std::result::Result<&KubeApi, &KubeError>,
+    instance: &Instance,
+    cluster: &Cluster,
+    console_output: bool,
+) -> NodeReads {
+    let console = async {
+        match console_output {
+            true => Some(identity::console_output(clients, &instance.id).await),
+            false => None,
+        }
+    };
+    tokio::join!(
+        Box::pin(identity::read(clients, kube, instance, cluster)),
+        identity::instance_type_network(clients, instance.instance_type.as_deref()),
+        console,
     )
 }
 
@@ -162,6 +221,13 @@ fn assemble(
         cluster_enis: net.cluster_enis,
         nodegroup,
         group_subnets,
+        identity: Identity {
+            node_role: Readable::NotRead("not read yet".into()),
+            access_entries: Readable::NotRead("not read yet".into()),
+            aws_auth_map_roles: Readable::NotRead("not read yet".into()),
+        },
+        instance_type_network: Readable::Read(None),
+        console_output: None,
     })
 }
 

@@ -322,6 +322,10 @@ const WORLDS: &[&str] = &[
     "code_nodegroup_health_issue",
     "code_cause_unknown_transit_gateway",
     "code_cause_unknown_all_paths_pass",
+    "code_node_role_missing_policy",
+    "code_missing_access_entry",
+    "code_subnet_out_of_addresses",
+    "code_node_bootstrap_failed",
 ];
 
 fn world(name: &str) -> Snapshot {
@@ -388,6 +392,31 @@ fn world(name: &str) -> Snapshot {
             )])
         }
         "code_cause_unknown_all_paths_pass" => with_nat_default(),
+        "code_node_role_missing_policy" => {
+            let mut s = with_nat_default();
+            s.identity.node_role = Readable::Read(Some(node_role(&NODE_POLICIES[1..], &[])));
+            s
+        }
+        "code_missing_access_entry" => {
+            let mut s = with_nat_default();
+            s.identity.access_entries = Readable::Read(vec![]);
+            s.identity.aws_auth_map_roles = Readable::Read(Some(map_roles_for(
+                "arn:aws:iam::123456789012:role/someone-else",
+            )));
+            s
+        }
+        "code_subnet_out_of_addresses" => {
+            let mut s = with_nat_default();
+            s.subnet.available_ip_addresses = 0;
+            s
+        }
+        "code_node_bootstrap_failed" => {
+            let mut s = with_nat_default();
+            s.console_output = Some(Readable::Read(
+                "[   12.5] nodeadm: Unable to register node with API server: Unauthorized\n".into(),
+            ));
+            s
+        }
         other => panic!("no world named {other}"),
     }
 }
@@ -474,6 +503,32 @@ fn transit_gateway_egress_is_cause_unknown_never_a_blocker() {
 #[test]
 fn every_path_open_is_cause_unknown_with_the_next_places_to_look() {
     check_world("code_cause_unknown_all_paths_pass", &["cause-unknown"]);
+}
+
+#[test]
+fn a_node_role_without_the_worker_policy_gets_the_attach_command() {
+    check_world(
+        "code_node_role_missing_policy",
+        &["node-role-missing-policy"],
+    );
+}
+
+#[test]
+fn a_node_role_the_cluster_does_not_map_gets_the_access_entry_command() {
+    check_world("code_missing_access_entry", &["missing-access-entry"]);
+}
+
+#[test]
+fn a_subnet_without_free_addresses_is_a_blocker_with_the_numbers() {
+    check_world("code_subnet_out_of_addresses", &["subnet-out-of-addresses"]);
+}
+
+#[test]
+fn what_the_node_printed_is_quoted_when_its_bootstrap_failed() {
+    check_world(
+        "code_node_bootstrap_failed",
+        &["node-bootstrap-failed", "cause-unknown"],
+    );
 }
 
 #[test]

@@ -7,6 +7,42 @@ use crate::snapshot::Snapshot;
 
 use super::route::table_evidence;
 
+/// The finding codes of this function an EKS nodegroup health code corresponds to.
+pub(crate) fn our_codes(health_code: &str) -> &'static [Code] {
+    use Code::*;
+    match health_code {
+        "Ec2SubnetInvalidConfiguration" => &[NoDefaultRoute, IgwRouteWithoutPublicIp],
+        "InsufficientFreeAddresses" => &[SubnetOutOfAddresses],
+        "AccessDenied" => &[NodeRoleMissingPolicy, MissingAccessEntry],
+        "IamInstanceProfileNotFound" | "IamNodeRoleNotFound" => &[NodeRoleMissingPolicy],
+        "ClusterUnreachable" => &[
+            NoDefaultRoute,
+            DeadDefaultRoute,
+            NatGatewayWithoutInternet,
+            MissingVpcEndpoints,
+            EndpointNotReachable,
+            NaclBlocksTraffic,
+            SecurityGroupBlocksEgress,
+            VpcDnsDisabled,
+        ],
+        "NodeCreationFailure" => &[
+            MissingAccessEntry,
+            NodeRoleMissingPolicy,
+            NodeBootstrapFailed,
+        ],
+        _ => &[],
+    }
+}
+
+fn correspondence(health_code: &str) -> String {
+    let ours: Vec<&str> = our_codes(health_code).iter().map(|c| c.as_str()).collect();
+    if ours.is_empty() {
+        format!("{health_code} is not one of the causes this function checks")
+    } else {
+        format!("{health_code} corresponds to: {}", ours.join(", "))
+    }
+}
+
 pub(super) fn nodegroup_health(s: &Snapshot) -> Vec<Finding> {
     let Some(ng) = &s.nodegroup else {
         return vec![];
@@ -17,7 +53,7 @@ pub(super) fn nodegroup_health(s: &Snapshot) -> Vec<Finding> {
             code: Code::NodegroupHealthIssue,
             severity: Severity::Info,
             summary: format!("EKS reports {} on nodegroup {}", issue.code, ng.name),
-            evidence: vec![issue.message.clone()],
+            evidence: vec![issue.message.clone(), correspondence(&issue.code)],
             remedy: Remedy {
                 fix: None,
                 commands: vec![commands::describe_nodegroup_health(
@@ -32,7 +68,7 @@ pub(super) fn nodegroup_health(s: &Snapshot) -> Vec<Finding> {
 }
 
 /// Nothing blocked: say what passed, what stayed unknown (and why), and where to look next.
-pub(super) fn cause_unknown(s: &Snapshot, paths: &[PathReport]) -> Finding {
+pub(super) fn cause_unknown(s: &Snapshot, paths: &[PathReport], notes: &[String]) -> Finding {
     let mut evidence = table_evidence(s);
     evidence.extend(paths.iter().map(|p| p.summary().to_string()));
     let unknown = paths
@@ -40,7 +76,7 @@ pub(super) fn cause_unknown(s: &Snapshot, paths: &[PathReport]) -> Finding {
         .filter(|p| matches!(p.verdict(), Verdict::Unknown(_)))
         .count();
     evidence.push("checked for every destination: VPC DNS, the route (longest prefix, prefix lists), the network ACL both ways, security groups, the next hop to the internet, the cluster's publicAccessCidrs".to_string());
-    evidence.push("not checked by this version: the node IAM role and its policies, the cluster's access entries and aws-auth, the node's console output".to_string());
+    evidence.extend(notes.iter().cloned());
     let summary = if unknown == 0 {
         format!(
             "every path the node in {} needs is open; the cause is on the node or in cluster access",

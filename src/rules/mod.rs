@@ -2,8 +2,14 @@
 //! hop stops the node's traffic; each blocked hop becomes a finding with its evidence and a remedy that
 //! points at the resource that must change. Nothing blocked: `cause-unknown`, saying what was verified.
 
+mod aws_auth;
+mod capacity;
+mod console;
 mod filters;
 mod health;
+mod identity;
+#[cfg(test)]
+mod identity_tests;
 mod route;
 #[cfg(test)]
 mod tests;
@@ -24,9 +30,17 @@ pub struct Diagnosis {
 pub fn diagnose(s: &Snapshot) -> Diagnosis {
     let paths = egress::evaluate(s);
     let mut findings = blocked_findings(s, &paths);
+    let identity = identity::check(s);
+    findings.extend(identity.findings);
+    findings.extend(capacity::subnet_addresses(s));
+    let mut notes = identity.notes;
+    match console::check(s) {
+        Ok(note) => notes.push(note),
+        Err(finding) => findings.push(*finding),
+    }
     findings.extend(health::nodegroup_health(s));
     if !has_blocker(&findings) {
-        findings.push(health::cause_unknown(s, &paths));
+        findings.push(health::cause_unknown(s, &paths, &notes));
     }
     Diagnosis {
         paths: paths.iter().map(PathReport::summary).collect(),
@@ -102,7 +116,12 @@ fn finding_for(s: &Snapshot, code: Code, blocked: &[&Blocked]) -> Option<Finding
         Code::EndpointNotReachable => filters::endpoint(s, blocked),
         Code::VpcDnsDisabled => filters::dns(s, blocked),
         // Not from a blocked hop.
-        Code::NodegroupHealthIssue | Code::CauseUnknown => return None,
+        Code::NodeRoleMissingPolicy
+        | Code::MissingAccessEntry
+        | Code::SubnetOutOfAddresses
+        | Code::NodeBootstrapFailed
+        | Code::NodegroupHealthIssue
+        | Code::CauseUnknown => return None,
     })
 }
 

@@ -267,3 +267,43 @@ pub fn codes(report: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+impl Sandbox {
+    /// The world with the Lambda's AWS calls going through an overlay in front of moto that serves what
+    /// moto does not model (access entries, the authentication mode, console output) from the fake
+    /// Kubernetes API's `ClusterAccess` (`sb.kube.access()`), so the API and the kubelet simulator agree.
+    pub async fn with_cluster_access(
+        options: WorldOptions,
+        config: Config,
+    ) -> (Sandbox, sandbox::overlay::AwsOverlay) {
+        let moto = Moto::shared().await;
+        let (sdk, account) = moto.fresh_account().await;
+        let world = World::build(sdk.clone(), &account, options)
+            .await
+            .expect("the world builds in moto");
+        let kube = FakeKube::start(sdk.clone(), &world.cluster_name)
+            .await
+            .expect("fake Kubernetes API starts");
+        let overlay = sandbox::overlay::AwsOverlay::start(&moto.endpoint, kube.access())
+            .await
+            .expect("AWS overlay starts");
+        let (topic_arn, queue_url) = subscribed_queue(&sdk).await;
+        let config = Config {
+            sns_topic_arn: Some(topic_arn),
+            kube_api_endpoint_override: Some(kube.endpoint.clone()),
+            kube_ca_pem: Some(kube.ca_pem.clone()),
+            state_table: Some(world.state_table.clone()),
+            ..config
+        };
+        let through = sdk.to_builder().endpoint_url(&overlay.endpoint).build();
+        let app = Arc::new(App::new(config, Clients::new(&through).expect("clients")));
+        let sb = Sandbox {
+            world,
+            kube,
+            app,
+            sdk,
+            queue_url,
+        };
+        (sb, overlay)
+    }
+}

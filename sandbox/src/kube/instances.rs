@@ -20,6 +20,8 @@ pub(super) struct ClusterInstance {
     pub(super) az: String,
     pub(super) instance_type: String,
     pub(super) nodegroup: Option<String>,
+    /// `IamInstanceProfile.Arn`.
+    pub(super) instance_profile_arn: Option<String>,
 }
 
 impl ClusterInstance {
@@ -98,5 +100,10 @@ fn member(instance: &Instance, cluster: &str) -> Option<ClusterInstance> {
         az: text(instance.placement().and_then(|p| p.availability_zone())),
         instance_type: text(instance.instance_type().map(|t| t.as_str())),
         nodegroup: tag("eks:nodegroup-name").map(str::to_owned),
+        instance_profile_arn: instance
+            .iam_instance_profile()
+            .and_then(|p| p.arn())
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned),
     })
 }

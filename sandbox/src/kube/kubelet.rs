@@ -10,9 +10,11 @@ use aws_config::SdkConfig;
 use serde_json::{json, Value};
 
 use super::egress::{self, Cluster, Network, PathReport};
+use super::identity::IdentityReader;
 use super::instances::{cluster_instances, ClusterInstance};
 use super::server::Shared;
 use super::{NodeView, KUBELET_VERSION, NODEGROUP_LABEL};
+use crate::access::ClusterAccess;
 use crate::util::rfc3339;
 use crate::Error;
 
@@ -49,11 +51,17 @@ impl Shared {
         let (net, cluster) = load(&self.ec2, &self.eks, &self.cluster).await?;
         let gives_up = self.bootstrap_gives_up.load(Ordering::SeqCst);
         let mut gave_up = self.gave_up.lock().await;
+        let reader = IdentityReader {
+            iam: &self.iam,
+            eks: &self.eks,
+            cluster: &self.cluster,
+        };
         for i in candidates {
             if gave_up.contains(&i.instance_id) {
                 continue;
             }
-            if joins(&net, &cluster, i, &self.region) {
+            let network = joins(&net, &cluster, i, &self.region);
+            if network && reader.admitted(i, &self.access).await? {
                 nodes.insert(i.instance_id.clone(), Registered::new(i));
             } else if gives_up {
                 gave_up.insert(i.instance_id.clone());
@@ -81,18 +89,30 @@ fn joins(net: &Network, cluster: &Cluster, instance: &ClusterInstance, region: &
 }
 
 /// Runs the kubelet simulator once in this process (no HTTP) for `cluster`: the nodes that would be
-/// registered right now, all aged 0.
+/// registered right now, all aged 0 (the cluster's access as EKS keeps it for managed nodegroups).
 pub async fn simulate_nodes(sdk: &SdkConfig, cluster: &str) -> Result<Vec<NodeView>, Error> {
     let ec2 = aws_sdk_ec2::Client::new(sdk);
     let eks = aws_sdk_eks::Client::new(sdk);
+    let iam = aws_sdk_iam::Client::new(sdk);
     let instances = cluster_instances(&ec2, cluster).await?;
     let (net, cl) = load(&ec2, &eks, cluster).await?;
     let region = region_of(sdk);
-    Ok(instances
+    let reader = IdentityReader {
+        iam: &iam,
+        eks: &eks,
+        cluster,
+    };
+    let access = ClusterAccess::default();
+    let mut nodes = Vec::new();
+    for i in instances
         .iter()
         .filter(|i| i.running && joins(&net, &cl, i, &region))
-        .map(|i| Registered::new(i).view(SystemTime::now()))
-        .collect())
+    {
+        if reader.admitted(i, &access).await? {
+            nodes.push(Registered::new(i).view(SystemTime::now()));
+        }
+    }
+    Ok(nodes)
 }
 
 /// Why the simulator does (or does not) register each running instance of `cluster`: instance id → the

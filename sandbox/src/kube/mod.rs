@@ -4,11 +4,14 @@
 //! * [`server`]: the HTTPS server, the nodes API and its `Status` errors; [`query`]: query strings and
 //!   label selectors; [`token`]: the EKS bearer-token check; [`tls`]: the CA and server certificate.
 //! * [`kubelet`]: the simulator, reading the cluster's instances ([`instances`]) and deciding with the
-//!   egress path model ([`egress`]).
+//!   egress path model ([`egress`]) and the identity check ([`identity`]): the node's role, its
+//!   policies, and whether the cluster admits it ([`crate::access`]). The server also serves
+//!   `kube-system/aws-auth`.
 //! * [`views`] and [`client`]: what the `sandbox` CLI uses to fetch and print nodes.
 
 mod client;
 pub mod egress;
+mod identity;
 mod instances;
 mod kubelet;
 mod query;
@@ -28,6 +31,7 @@ use aws_config::SdkConfig;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
+use crate::access::ClusterAccess;
 use crate::util::{random_u64, Context};
 use crate::Error;
 use server::{serve, Shared};
@@ -95,6 +99,8 @@ impl FakeKube {
         let shared = Arc::new(Shared {
             ec2: aws_sdk_ec2::Client::new(&sdk),
             eks: aws_sdk_eks::Client::new(&sdk),
+            iam: aws_sdk_iam::Client::new(&sdk),
+            access: ClusterAccess::default(),
             cluster: cluster.to_owned(),
             region: kubelet::region_of(&sdk),
             nodes: Mutex::new(BTreeMap::new()),
@@ -141,6 +147,12 @@ impl FakeKube {
     /// node registers as soon as its subnet has egress.
     pub fn bootstrap_gives_up(&self, on: bool) {
         self.shared.bootstrap_gives_up.store(on, Ordering::SeqCst);
+    }
+
+    /// Who the cluster admits and what `aws-auth` holds; share it with an AWS overlay
+    /// (`crate::overlay::AwsOverlay`) so that both tell the same story.
+    pub fn access(&self) -> ClusterAccess {
+        self.shared.access.clone()
     }
 
     /// Log one line per request on stderr (used by `sandbox fake-kube`).

@@ -17,15 +17,20 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
+use super::identity::IdentityReader;
 use super::kubelet::Registered;
 use super::query::{percent_decode, query_param, LabelSelector};
 use super::token::validate_token;
+use crate::access::{managed_map_roles, AwsAuth, ClusterAccess};
 
 /// State shared by the server's connections and the [`super::FakeKube`] handle.
 #[derive(Debug)]
 pub(super) struct Shared {
     pub(super) ec2: aws_sdk_ec2::Client,
     pub(super) eks: aws_sdk_eks::Client,
+    pub(super) iam: aws_sdk_iam::Client,
+    /// Who the cluster admits, and what `aws-auth` holds.
+    pub(super) access: ClusterAccess,
     pub(super) cluster: String,
     pub(super) region: String,
     pub(super) nodes: Mutex<BTreeMap<String, Registered>>,
@@ -117,6 +122,9 @@ impl Shared {
         if refuse != 0 {
             return refusal(refuse);
         }
+        if method == hyper::Method::GET && path == AWS_AUTH_PATH {
+            return self.aws_auth().await;
+        }
         // `Some(None)`: the list; `Some(Some(name))`: one node.
         let route = match (method == hyper::Method::GET, path) {
             (true, "/api/v1/nodes") => Some(None),
@@ -178,6 +186,43 @@ impl Shared {
                 Some(json!({ "name": name, "kind": "nodes" })),
             ),
         }
+    }
+}
+
+/// Where EKS keeps the `aws-auth` ConfigMap.
+const AWS_AUTH_PATH: &str = "/api/v1/namespaces/kube-system/configmaps/aws-auth";
+
+impl Shared {
+    /// `kube-system/aws-auth` as [`ClusterAccess::aws_auth`] says.
+    async fn aws_auth(&self) -> Response<Full<Bytes>> {
+        let map_roles = match self.access.aws_auth() {
+            AwsAuth::Absent => {
+                let message = "configmaps \"aws-auth\" not found";
+                let details = json!({ "name": "aws-auth", "kind": "configmaps" });
+                return status_response(404, "NotFound", message, Some(details));
+            }
+            AwsAuth::MapRoles(text) => text,
+            AwsAuth::Managed => {
+                let reader = IdentityReader {
+                    iam: &self.iam,
+                    eks: &self.eks,
+                    cluster: &self.cluster,
+                };
+                match reader.nodegroup_roles().await {
+                    Ok(roles) => managed_map_roles(&roles),
+                    Err(e) => return status_response(500, "InternalError", &e.to_string(), None),
+                }
+            }
+        };
+        json_response(
+            200,
+            &json!({
+                "kind": "ConfigMap",
+                "apiVersion": "v1",
+                "metadata": { "name": "aws-auth", "namespace": "kube-system" },
+                "data": { "mapRoles": map_roles },
+            }),
+        )
     }
 }
 

@@ -11,10 +11,13 @@
 //! kubelet simulator decides and why): a transit-gateway proxy design, split default routes, a NAT behind a
 //! firewall endpoint, a NAT with no way out, a private cluster with VPC endpoints, a NACL or security group
 //! that blocks 443, VPC DNS switched off, and a public-only API endpoint that does not admit the NAT.
+//! Every world's nodes run as the node role `eks-workshop-node-role` through an instance profile
+//! ([`identity`]); [`WorldOptions::node_policies`] says what it carries.
 //! The steps live in [`steps`] (the seed) and [`variants`] (the rest); [`ops`] changes a built world.
 
 mod ec2;
 mod event;
+mod identity;
 mod ops;
 mod steps;
 mod variants;
@@ -27,6 +30,7 @@ use aws_config::SdkConfig;
 use crate::Error;
 
 pub use ec2::{route_destination, route_target};
+pub use identity::{NODE_POLICIES, NODE_PROFILE_NAME, NODE_ROLE_NAME};
 
 /// Name of the cluster in the seed.
 pub const CLUSTER_NAME: &str = "eks-workshop";
@@ -102,6 +106,10 @@ pub struct WorldOptions {
     pub node_sg_without_https_egress: bool,
     /// VPC `enableDnsSupport` (the seed: true).
     pub dns_support: bool,
+    /// AWS-managed policies attached to the node role (the seed: [`NODE_POLICIES`]).
+    pub node_policies: Vec<String>,
+    /// CIDR of the new subnet (the seed: [`NEW_SUBNET_CIDR`]).
+    pub new_subnet_cidr: String,
 }
 
 impl Default for WorldOptions {
@@ -116,6 +124,8 @@ impl Default for WorldOptions {
             nacl_denies_https_out: false,
             node_sg_without_https_egress: false,
             dns_support: true,
+            node_policies: NODE_POLICIES.iter().map(|p| p.to_string()).collect(),
+            new_subnet_cidr: NEW_SUBNET_CIDR.to_owned(),
         }
     }
 }
@@ -195,6 +205,34 @@ impl WorldOptions {
         WorldOptions {
             dns_support: false,
             ..WorldOptions::routed(NewSubnetRouting::ViaNat)
+        }
+    }
+
+    /// New subnet → NAT, but the node role lacks `policy` (an AWS-managed policy name). Does not join
+    /// when `policy` is the worker or ECR policy (the kubelet simulator checks the role).
+    pub fn node_role_without(policy: &str) -> WorldOptions {
+        WorldOptions {
+            node_policies: NODE_POLICIES
+                .iter()
+                .filter(|p| **p != policy)
+                .map(|p| p.to_string())
+                .collect(),
+            ..WorldOptions::routed(NewSubnetRouting::ViaNat)
+        }
+    }
+
+    /// New subnet → NAT: joins unless the cluster does not admit the node role (set through
+    /// [`crate::access::ClusterAccess`]: an `aws-auth` without it, no access entry).
+    pub fn open_network() -> WorldOptions {
+        WorldOptions::routed(NewSubnetRouting::ViaNat)
+    }
+
+    /// The new subnet is a `/28` (10 free addresses once the node has its own), behind the transit
+    /// gateway proxy. Does not join (internet paths `unknown`).
+    pub fn small_subnet_behind_proxy() -> WorldOptions {
+        WorldOptions {
+            new_subnet_cidr: "10.42.192.0/28".to_owned(),
+            ..WorldOptions::proxy_via_transit_gateway()
         }
     }
 
@@ -301,7 +339,7 @@ impl World {
         account_id: &str,
         opts: WorldOptions,
     ) -> Result<World, Error> {
-        let mut w = steps::network(sdk, account_id).await?;
+        let mut w = steps::network(sdk, account_id, &opts.new_subnet_cidr).await?;
         w.state_table = steps::state_table(&w.sdk).await?;
         w.build_nat_subnets(&opts).await?;
         w.route_new_subnet(opts.routing).await?;
@@ -309,9 +347,11 @@ impl World {
         w.build_endpoints(&opts).await?;
         w.build_filters(&opts).await?;
         w.create_cluster(&opts.cluster_endpoint).await?;
+        w.create_node_identity(&opts.node_policies).await?;
         w.asg_name = w.create_nodegroup(&opts).await?;
         w.wait_for_instances(opts.desired_capacity.max(0) as usize)
             .await?;
+        w.associate_node_profile().await?;
         Ok(w)
     }
 

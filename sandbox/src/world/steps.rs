@@ -15,7 +15,7 @@ use super::ec2::{
 };
 use super::{
     ClusterEndpoint, DefaultTarget, NewSubnetRouting, World, WorldOptions, CLUSTER_NAME,
-    CLUSTER_SECURITY_GROUP_NAME, DEFAULT_ROUTE, NEW_SUBNET_CIDR, NODEGROUP_NAME, VPC_CIDR,
+    CLUSTER_SECURITY_GROUP_NAME, DEFAULT_ROUTE, NODEGROUP_NAME, VPC_CIDR,
 };
 use crate::util::{random_uuid, Context};
 use crate::Error;
@@ -79,7 +79,11 @@ pub(super) async fn state_table(sdk: &SdkConfig) -> Result<String, Error> {
     Ok(STATE_TABLE.to_owned())
 }
 
-pub(super) async fn network(sdk: SdkConfig, account_id: &str) -> Result<World, Error> {
+pub(super) async fn network(
+    sdk: SdkConfig,
+    account_id: &str,
+    new_subnet_cidr: &str,
+) -> Result<World, Error> {
     let region = sdk
         .region()
         .map(|r| r.to_string())
@@ -95,7 +99,7 @@ pub(super) async fn network(sdk: SdkConfig, account_id: &str) -> Result<World, E
     let new_subnet_id = create_subnet(
         &ec2,
         &vpc_id,
-        NEW_SUBNET_CIDR,
+        new_subnet_cidr,
         NEW_SUBNET_AZ,
         &[("Name", "eks-workshop-new-nodegroup-subnet")],
     )
