@@ -143,6 +143,8 @@ public_names! {
         RouteDrift => "route-drift",
         /// Another blocker (not fixable automatically) remains, so replacing the instance cannot help yet.
         OtherCauseRemains => "other-cause-remains",
+        /// Too much of the group is already being replaced: the event comes back later.
+        BlastRadius => "blast-radius",
     }
 }
 

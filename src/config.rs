@@ -67,6 +67,8 @@ pub struct Config {
     pub recycle: Recycle,
     pub allow_shared_route_tables: bool,
     pub max_recycles_per_hour: u32,
+    /// No recycle while more than this percent of the group is already being replaced or unhealthy.
+    pub max_replacing_percent: u32,
     /// DynamoDB table of the durable state (claims, loop breaker, routes written). Required in
     /// remediate mode; in alert mode it makes reports exactly-once.
     pub state_table: Option<String>,
@@ -88,6 +90,7 @@ impl Default for Config {
             recycle: Recycle::Instance,
             allow_shared_route_tables: false,
             max_recycles_per_hour: 3,
+            max_replacing_percent: 20,
             state_table: None,
             kube_api_endpoint_override: None,
             kube_ca_pem: None,
@@ -137,6 +140,12 @@ impl Config {
                 &get,
                 "MAX_RECYCLES_PER_HOUR",
                 d.max_recycles_per_hour,
+                100,
+            )?,
+            max_replacing_percent: whole(
+                &get,
+                "MAX_REPLACING_PERCENT",
+                d.max_replacing_percent,
                 100,
             )?,
             kube_api_endpoint_override,
@@ -286,11 +295,13 @@ mod tests {
             ("RECYCLE", "nodegroup"),
             ("ALLOW_SHARED_ROUTE_TABLES", "true"),
             ("MAX_RECYCLES_PER_HOUR", "1"),
+            ("MAX_REPLACING_PERCENT", "50"),
             ("STATE_TABLE", "remediator-state"),
             ("KUBE_API_ENDPOINT_OVERRIDE", "https://127.0.0.1:6443/"),
         ])
         .expect("valid");
         assert_eq!(c.state_table.as_deref(), Some("remediator-state"));
+        assert_eq!(c.max_replacing_percent, 50);
         assert_eq!(c.mode, Mode::Remediate);
         assert_eq!(c.grace_period, Duration::from_secs(120));
         assert_eq!(c.poll_interval, Duration::from_secs(5));
@@ -323,6 +334,7 @@ mod tests {
             ("RECYCLE", "cluster"),
             ("ALLOW_SHARED_ROUTE_TABLES", "yes"),
             ("MAX_RECYCLES_PER_HOUR", "many"),
+            ("MAX_REPLACING_PERCENT", "101"),
             ("SNS_TOPIC_ARN", "reports"),
             ("KUBE_API_ENDPOINT_OVERRIDE", "http://127.0.0.1:6443"),
             ("KUBE_CA_FILE", "/nonexistent/ca.pem"),

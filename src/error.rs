@@ -16,6 +16,7 @@ public_names! {
         Remediation => "Remediation",
         Inconsistent => "Inconsistent",
         Deadline => "Deadline",
+        Deferred => "Deferred",
     }
 }
 
@@ -53,6 +54,10 @@ pub enum Error {
     #[error("{0}")]
     Inconsistent(String),
 
+    /// A guard says "not now": delivering the event again later can succeed.
+    #[error("deferred by guard {guard}: {detail}")]
+    Deferred { guard: &'static str, detail: String },
+
     /// The work did not finish before the Lambda's deadline (less the reserve kept for reporting).
     #[error("{stage} did not finish before the invocation's deadline")]
     Deadline { stage: &'static str },
@@ -65,7 +70,10 @@ impl Error {
             Error::Aws { retryable, .. } | Error::Remediation { retryable, .. } => *retryable,
             // Credentials come from the Lambda environment and usually recover; so do half-read worlds
             // and slow calls.
-            Error::Token(_) | Error::Inconsistent(_) | Error::Deadline { .. } => true,
+            Error::Token(_)
+            | Error::Inconsistent(_)
+            | Error::Deadline { .. }
+            | Error::Deferred { .. } => true,
         }
     }
 
@@ -78,6 +86,7 @@ impl Error {
             Error::Remediation { .. } => ErrorKind::Remediation,
             Error::Inconsistent(_) => ErrorKind::Inconsistent,
             Error::Deadline { .. } => ErrorKind::Deadline,
+            Error::Deferred { .. } => ErrorKind::Deferred,
         }
     }
 

@@ -453,6 +453,18 @@ async fn finishing_an_earlier_fix(
 /// loop breaker (counted here, before anything is written).
 async fn durable_guard(app: &App, a: &Admitted, actions: &[Action]) -> Result<Option<Blocked>> {
     let max = app.config.max_recycles_per_hour;
+    let recycles = actions.iter().any(|x| matches!(x, Action::Recycle(_)));
+    let percent = app.config.max_replacing_percent;
+    if let Some(b) = recycles
+        .then(|| plan::blast_radius(&a.group.members, &a.instance.id, percent))
+        .flatten()
+    {
+        // Not now: the event comes back once the replacements in flight have settled.
+        return Err(Error::Deferred {
+            guard: b.guard.as_str(),
+            detail: b.detail,
+        });
+    }
     let Some(state) = &app.state else {
         let why = "no STATE_TABLE is configured, so remediations cannot be counted";
         return Ok(Some(Blocked::new(Guard::LoopBreaker, why)));

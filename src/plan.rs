@@ -8,7 +8,7 @@ use crate::config::{Mode, Recycle};
 use crate::egress::{self, default_route_state, DefaultRoute};
 use crate::finding::{Finding, Severity};
 use crate::registration::Registration;
-use crate::snapshot::{RouteState, RouteTable, Snapshot};
+use crate::snapshot::{GroupMember, RouteState, RouteTable, Snapshot};
 use crate::target::Target;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -108,6 +108,29 @@ pub fn replace_instance_only(input: &PlanInput) -> Decision {
             would_apply: vec![],
         },
     }
+}
+
+/// No recycle while more than `percent` of the group is already being replaced or unhealthy (one
+/// replacement at a time is always allowed, as in a small group). Stuck instances look `InService` and
+/// healthy to Auto Scaling, so they do not count: only replacements in flight and unhealthy ones do.
+pub fn blast_radius(members: &[GroupMember], this: &str, percent: u32) -> Option<Blocked> {
+    let busy: Vec<&str> = members
+        .iter()
+        .filter(|m| m.id != this && !(m.in_service && m.healthy))
+        .map(|m| m.id.as_str())
+        .collect();
+    let total = members.len().max(1);
+    let allowed = (total * percent as usize / 100).max(1);
+    (busy.len() >= allowed).then(|| {
+        Blocked::new(
+            Guard::BlastRadius,
+            format!(
+                "{} of {total} instances of the group are already being replaced or unhealthy ({}); MAX_REPLACING_PERCENT={percent} allows {allowed} at a time",
+                busy.len(),
+                busy.join(", ")
+            ),
+        )
+    })
 }
 
 /// Blockers the route fix does not cure: a replacement would not join either while they hold, so the
@@ -705,6 +728,46 @@ mod tests {
             blocked.detail.contains("nacl-blocks-traffic"),
             "{}",
             blocked.detail
+        );
+    }
+
+    fn member(id: &str, in_service: bool, healthy: bool) -> GroupMember {
+        GroupMember {
+            id: id.into(),
+            in_service,
+            healthy,
+        }
+    }
+
+    #[test]
+    fn recycling_waits_while_too_much_of_the_group_is_already_being_replaced() {
+        let stuck = |id: &str| member(id, true, true);
+        let group: Vec<GroupMember> = (0..10).map(|i| stuck(&format!("i-{i}"))).collect();
+        assert_eq!(
+            blast_radius(&group, "i-0", 20),
+            None,
+            "stuck instances look in service"
+        );
+        let mut busy = group.clone();
+        busy[1] = member("i-1", false, true);
+        assert_eq!(
+            blast_radius(&busy, "i-0", 20),
+            None,
+            "1 of 10 in flight, 2 allowed"
+        );
+        busy[2] = member("i-2", true, false);
+        let blocked = blast_radius(&busy, "i-0", 20).expect("2 of 10 busy");
+        assert_eq!(blocked.guard, Guard::BlastRadius);
+        assert!(blocked.detail.contains("i-1, i-2"), "{}", blocked.detail);
+        let small = vec![stuck("i-a"), member("i-b", false, true)];
+        assert!(
+            blast_radius(&small, "i-a", 20).is_some(),
+            "one at a time in a small group"
+        );
+        assert_eq!(
+            blast_radius(&small, "i-b", 20),
+            None,
+            "the instance itself does not count"
         );
     }
 

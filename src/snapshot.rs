@@ -376,6 +376,17 @@ pub struct Instance {
     pub security_groups: Vec<String>,
 }
 
+/// An instance of the Auto Scaling group (autoscaling `AutoScalingGroup.Instances[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupMember {
+    /// `InstanceId`.
+    pub id: String,
+    /// `LifecycleState` is `InService`.
+    pub in_service: bool,
+    /// `HealthStatus` is `Healthy`.
+    pub healthy: bool,
+}
+
 impl Instance {
     /// Stopping, stopped or terminated: nothing will register.
     pub fn is_gone(&self) -> bool {

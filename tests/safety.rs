@@ -261,3 +261,37 @@ async fn a_racing_rescale_restores_the_recorded_original_sizes_not_what_it_read_
     assert_eq!(report["outcome"], "remediated", "{report:#}");
     assert_eq!(nodegroup_sizes(&sb).await, (Some(2), Some(1)));
 }
+
+#[tokio::test]
+async fn recycling_waits_while_the_group_is_already_replacing_and_the_event_comes_back_later() {
+    let sb = Sandbox::new(
+        WorldOptions {
+            desired_capacity: 3,
+            ..WorldOptions::default()
+        },
+        remediate(),
+    )
+    .await;
+    let ids = sb.world.nodegroup_instance_ids().await.expect("instances");
+    sb.world
+        .autoscaling()
+        .set_instance_health()
+        .instance_id(&ids[1])
+        .health_status("Unhealthy")
+        .send()
+        .await
+        .expect("mark an instance unhealthy");
+    let before = sb.new_subnet_routes().await;
+    let err = sb
+        .invoke(sb.launch_event(&ids[0]).await)
+        .await
+        .expect_err("deferred: a retryable failure, so the event comes back");
+    assert_eq!(err.error_type, "Retryable.Deferred");
+    assert!(
+        err.error_message.contains("blast-radius"),
+        "{}",
+        err.error_message
+    );
+    assert_eq!(sb.new_subnet_routes().await, before, "nothing written");
+    assert_eq!(sb.instance_state(&ids[0]).await, "running");
+}

@@ -29,6 +29,15 @@ pub fn group(g: &aws_sdk_autoscaling::types::AutoScalingGroup, name: &str) -> Gr
             .filter(|s| !s.is_empty())
             .map(String::from)
             .collect(),
+        members: g
+            .instances()
+            .iter()
+            .map(|i| GroupMember {
+                id: text(i.instance_id()),
+                in_service: i.lifecycle_state().map(|l| l.as_str()) == Some("InService"),
+                healthy: i.health_status() == Some("Healthy"),
+            })
+            .collect(),
     }
 }
 

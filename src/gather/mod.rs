@@ -23,6 +23,8 @@ pub struct Group {
     pub name: String,
     pub tags: BTreeMap<String, String>,
     pub subnets: Vec<String>,
+    /// The group's instances and whether each is in service and healthy (for the blast-radius guard).
+    pub members: Vec<GroupMember>,
 }
 
 pub async fn group(clients: &Clients, name: &str) -> Result<Option<Group>> {
