@@ -489,6 +489,45 @@ pub fn detached_interfaces(region: &str, subnet_id: &str) -> CommandLine {
     aws("ec2", "describe-network-interfaces", region, &rest)
 }
 
+/// An access entry that lets this function's role read nodes through the Kubernetes group it is bound to.
+pub fn function_access_entry(
+    region: &str,
+    cluster: &str,
+    role_arn: &str,
+    group: &str,
+) -> CommandLine {
+    let rest = [
+        "--cluster-name",
+        cluster,
+        "--principal-arn",
+        role_arn,
+        "--kubernetes-groups",
+        group,
+    ];
+    aws("eks", "create-access-entry", region, &rest)
+}
+
+/// The ClusterRole and binding that let `group` get and list nodes.
+pub fn node_reader_binding(group: &str) -> CommandLine {
+    let role = CommandLine::new(&[
+        "kubectl",
+        "create",
+        "clusterrole",
+        group,
+        "--verb=get,list",
+        "--resource=nodes",
+    ]);
+    let binding = CommandLine::new(&[
+        "kubectl",
+        "create",
+        "clusterrolebinding",
+        group,
+        &format!("--clusterrole={group}"),
+        &format!("--group={group}"),
+    ]);
+    role.then(binding)
+}
+
 /// `kubectl get nodes`, narrowed to the nodegroup when there is one.
 pub fn get_nodes(nodegroup: Option<&str>) -> CommandLine {
     match nodegroup {

@@ -69,6 +69,8 @@ pub struct Config {
     pub max_recycles_per_hour: u32,
     /// No recycle while more than this percent of the group is already being replaced or unhealthy.
     pub max_replacing_percent: u32,
+    /// This function's IAM role (the template sets it), named in the fix when it cannot read nodes.
+    pub function_role_arn: Option<String>,
     /// DynamoDB table of the durable state (claims, loop breaker, routes written). Required in
     /// remediate mode; in alert mode it makes reports exactly-once.
     pub state_table: Option<String>,
@@ -91,6 +93,7 @@ impl Default for Config {
             allow_shared_route_tables: false,
             max_recycles_per_hour: 3,
             max_replacing_percent: 20,
+            function_role_arn: None,
             state_table: None,
             kube_api_endpoint_override: None,
             kube_ca_pem: None,
@@ -123,6 +126,7 @@ impl Config {
         Ok(Config {
             mode,
             state_table,
+            function_role_arn: get("FUNCTION_ROLE_ARN"),
             sns_topic_arn: topic_arn(&get)?,
             grace_period: seconds(&get, "GRACE_PERIOD_SECONDS", d.grace_period, 0, 3600)?,
             poll_interval: seconds(&get, "POLL_INTERVAL_SECONDS", d.poll_interval, 1, 900)?,

@@ -23,6 +23,8 @@ public_names! {
         SubnetOutOfAddresses => "subnet-out-of-addresses",
         NodeBootstrapFailed => "node-bootstrap-failed",
         NodegroupHealthIssue => "nodegroup-health-issue",
+        /// The function could not read the cluster's nodes (registration unknown): how to let it.
+        FunctionCannotReadNodes => "function-cannot-read-nodes",
         CauseUnknown => "cause-unknown",
     }
 }

@@ -581,7 +581,7 @@ async fn finish(app: &App, a: &Admitted, subject: Subject, verdict: Verdict) -> 
                 why_no_change: why.to_string(),
                 would_apply: vec![],
             };
-            let mut report = assembled(outcome, subject, registration, diagnosis);
+            let mut report = assembled(app, outcome, subject, registration, diagnosis);
             report.deferred = true;
             report
         }
@@ -591,7 +591,7 @@ async fn finish(app: &App, a: &Admitted, subject: Subject, verdict: Verdict) -> 
             outcome,
         } => {
             let snapshot = diagnosis.snapshot.clone();
-            let mut report = assembled(outcome, subject, registration, diagnosis);
+            let mut report = assembled(app, outcome, subject, registration, diagnosis);
             // A retryable failure comes back: it is reported once it settles, not on every attempt.
             if !report.outcome.is_retryable_failure() {
                 notify(app, &mut report, Some(&snapshot)).await;
@@ -602,14 +602,22 @@ async fn finish(app: &App, a: &Admitted, subject: Subject, verdict: Verdict) -> 
 }
 
 fn assembled(
+    app: &App,
     outcome: Outcome,
     subject: Subject,
     registration: Registration,
     diagnosis: Diagnosis,
 ) -> EventReport {
     let mut report = EventReport::new(outcome, subject);
-    report.registration = Some(registration);
     report.findings = diagnosis.findings;
+    if let (Registration::Unknown { reason }, Some(cluster)) =
+        (&registration, &report.subject.cluster)
+    {
+        let role = app.config.function_role_arn.as_deref();
+        let access = rules::function_cannot_read_nodes(&app.clients.region, cluster, reason, role);
+        report.findings.push(access);
+    }
+    report.registration = Some(registration);
     report.paths = diagnosis.paths;
     report
 }

@@ -532,11 +532,41 @@ fn what_the_node_printed_is_quoted_when_its_bootstrap_failed() {
 }
 
 #[test]
+fn a_function_that_cannot_read_nodes_is_told_how_to_get_access() {
+    let s = with_nat_default();
+    let findings = diagnose(&s).findings;
+    let outcome = match decide(&s, &findings, Mode::Alert) {
+        Decision::NoChange { why, would_apply } => Outcome::Diagnosed {
+            why_no_change: why,
+            would_apply,
+        },
+        other => panic!("alert mode changes nothing, got {other:?}"),
+    };
+    let mut r = report(outcome, &s);
+    let reason = "GET /api/v1/nodes answered 403 (this function's role has no access entry or policy that can read nodes): Forbidden";
+    r.registration = Some(Registration::Unknown {
+        reason: reason.into(),
+    });
+    r.findings.push(crate::rules::function_cannot_read_nodes(
+        "us-west-2",
+        "eks-workshop",
+        reason,
+        Some("arn:aws:iam::123456789012:role/eks-node-join-remediator-FunctionRole-ABC"),
+    ));
+    check(
+        "code_function_cannot_read_nodes",
+        &render(&r, Some(&s), Mode::Alert),
+    );
+}
+
+#[test]
 fn every_finding_code_has_a_golden_world() {
+    // function-cannot-read-nodes comes from the registration check, not the snapshot: its own test above.
     let mut seen: Vec<&str> = WORLDS
         .iter()
         .flat_map(|name| diagnose(&world(name)).findings)
         .map(|f| f.code.as_str())
+        .chain(["function-cannot-read-nodes"])
         .collect();
     seen.sort_unstable();
     seen.dedup();

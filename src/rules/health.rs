@@ -102,3 +102,32 @@ pub(super) fn cause_unknown(s: &Snapshot, paths: &[PathReport], notes: &[String]
         ),
     }
 }
+
+/// The Kubernetes group the template's access entry maps this function to.
+pub const FUNCTION_GROUP: &str = "eks-node-join-remediator";
+
+/// Registration unknown because the API refused or could not be reached: name the problem and the exact
+/// fix for this function's own access (it is not a node that did not join).
+pub fn function_cannot_read_nodes(
+    region: &str,
+    cluster: &str,
+    reason: &str,
+    role_arn: Option<&str>,
+) -> Finding {
+    let role = role_arn.unwrap_or("<this function's role ARN: the stack output FunctionRoleArn>");
+    Finding {
+        code: Code::FunctionCannotReadNodes,
+        severity: Severity::Warning,
+        summary: format!(
+            "this function could not read the nodes of cluster {cluster}, so it cannot tell whether the node joined"
+        ),
+        evidence: vec![format!("Kubernetes API: {reason}")],
+        remedy: Remedy::manual(
+            vec![
+                commands::function_access_entry(region, cluster, role, FUNCTION_GROUP),
+                commands::node_reader_binding(FUNCTION_GROUP),
+            ],
+            "the template creates the access entry for clusters in ClusterAllowlist; the binding lets its Kubernetes group get and list nodes (and get kube-system/aws-auth, see the README). Until then the function only acts on a definitive blocker",
+        ),
+    }
+}

@@ -7,6 +7,7 @@ mod capacity;
 mod console;
 mod filters;
 mod health;
+pub use health::function_cannot_read_nodes;
 mod identity;
 #[cfg(test)]
 mod identity_tests;
@@ -121,6 +122,7 @@ fn finding_for(s: &Snapshot, code: Code, blocked: &[&Blocked]) -> Option<Finding
         | Code::SubnetOutOfAddresses
         | Code::NodeBootstrapFailed
         | Code::NodegroupHealthIssue
+        | Code::FunctionCannotReadNodes
         | Code::CauseUnknown => return None,
     })
 }
