@@ -223,19 +223,32 @@ async fn set_scaling(
     Ok(())
 }
 
+async fn describe_nodegroup(
+    app: &App,
+    cluster: &str,
+    nodegroup: &str,
+) -> Result<Option<aws_sdk_eks::types::Nodegroup>> {
+    let out = app
+        .clients
+        .eks
+        .describe_nodegroup()
+        .cluster_name(cluster)
+        .nodegroup_name(nodegroup)
+        .send()
+        .await
+        .map_err(aws("eks:DescribeNodegroup"))?;
+    Ok(out.nodegroup().cloned())
+}
+
 /// Waits for the nodegroup to be ACTIVE again after a scaling change.
 async fn wait_active(app: &App, cluster: &str, nodegroup: &str, deadline: Instant) -> Result<bool> {
     loop {
-        let out = app
-            .clients
-            .eks
-            .describe_nodegroup()
-            .cluster_name(cluster)
-            .nodegroup_name(nodegroup)
-            .send()
-            .await
-            .map_err(aws("eks:DescribeNodegroup"))?;
-        if out.nodegroup().and_then(|n| n.status()).map(|s| s.as_str()) == Some("ACTIVE") {
+        let ng = describe_nodegroup(app, cluster, nodegroup).await?;
+        if ng
+            .and_then(|n| n.status().cloned())
+            .map(|s| s.as_str() == "ACTIVE")
+            == Some(true)
+        {
             return Ok(true);
         }
         if Instant::now() + Duration::from_secs(5) >= deadline {
@@ -246,19 +259,9 @@ async fn wait_active(app: &App, cluster: &str, nodegroup: &str, deadline: Instan
 }
 
 async fn current_min_size(app: &App, cluster: &str, nodegroup: &str) -> Result<i32> {
-    let current = app
-        .clients
-        .eks
-        .describe_nodegroup()
-        .cluster_name(cluster)
-        .nodegroup_name(nodegroup)
-        .send()
-        .await
-        .map_err(aws("eks:DescribeNodegroup"))?;
-    Ok(current
-        .nodegroup()
-        .and_then(|n| n.scaling_config())
-        .and_then(|s| s.min_size())
+    let ng = describe_nodegroup(app, cluster, nodegroup).await?;
+    Ok(ng
+        .and_then(|n| n.scaling_config().and_then(|s| s.min_size()))
         .unwrap_or(0))
 }
 

@@ -7,40 +7,13 @@
 
 mod common;
 
-use common::{codes, remediate, Sandbox};
+use common::{codes, diagnose, finding, nothing_written, remediate, Sandbox};
 use sandbox::access::AwsAuth;
 use sandbox::world::{WorldOptions, NODE_ROLE_NAME};
 use serde_json::Value;
 
-async fn diagnose(sb: &Sandbox) -> (String, Value) {
-    let instance = sb.stuck_instance().await;
-    let report = sb.invoke_ok(sb.launch_event(&instance).await).await;
-    (instance, report)
-}
-
-fn finding<'a>(report: &'a Value, code: &str) -> &'a Value {
-    report["findings"]
-        .as_array()
-        .and_then(|f| f.iter().find(|f| f["code"] == code))
-        .unwrap_or_else(|| panic!("no {code} in {report:#}"))
-}
-
 fn text(v: &Value) -> String {
     v.to_string()
-}
-
-/// Nothing changed: the new subnet's routes are as before and the instance still runs.
-async fn nothing_written(sb: &Sandbox, instance: &str, routes_before: &[String]) {
-    assert_eq!(
-        sb.new_subnet_routes().await,
-        routes_before,
-        "routes changed"
-    );
-    assert_eq!(
-        sb.instance_state(instance).await,
-        "running",
-        "instance recycled"
-    );
 }
 
 /// The open-network world behind the overlay, with the cluster in `mode` and `aws-auth` mapping some

@@ -307,3 +307,32 @@ impl Sandbox {
         (sb, overlay)
     }
 }
+
+/// Invokes the handler for the stuck instance; returns the instance and its report.
+pub async fn diagnose(sb: &Sandbox) -> (String, Value) {
+    let instance = sb.stuck_instance().await;
+    let report = sb.invoke_ok(sb.launch_event(&instance).await).await;
+    (instance, report)
+}
+
+/// The report's finding with this code (the test fails if there is none).
+pub fn finding<'a>(report: &'a Value, code: &str) -> &'a Value {
+    report["findings"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["code"] == code))
+        .unwrap_or_else(|| panic!("no {code} in {report:#}"))
+}
+
+/// Nothing changed: the new subnet's routes are as before and the instance still runs.
+pub async fn nothing_written(sb: &Sandbox, instance: &str, routes_before: &[String]) {
+    assert_eq!(
+        sb.new_subnet_routes().await,
+        routes_before,
+        "routes changed"
+    );
+    assert_eq!(
+        sb.instance_state(instance).await,
+        "running",
+        "instance recycled"
+    );
+}
