@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::gather;
 use crate::ledger;
 use crate::outcome::Execution;
-use crate::plan::{recheck_route, Recheck};
+use crate::plan::{recheck_nat, recheck_route, Recheck};
 use crate::snapshot::DEFAULT_ROUTE;
 use crate::state::now_unix;
 
@@ -92,10 +92,16 @@ async fn write_route(app: &App, fix: &RouteFix) -> Result<Step> {
     match recheck_route(fix, &now) {
         Recheck::AlreadyDone(detail) => Ok(Step::Done(ActionStatus::AlreadyPresent, detail)),
         Recheck::Changed(blocked) => Ok(Step::Blocked(blocked)),
-        Recheck::Write => match fix {
-            RouteFix::CreateDefaultRoute { .. } => create_route(app, fix).await,
-            RouteFix::ReplaceDefaultRoute { .. } => replace_route(app, fix).await,
-        },
+        Recheck::Write => {
+            let nat = gather::nat_state_now(&app.clients, fix.nat_gateway_id()).await?;
+            if let Some(blocked) = recheck_nat(fix, nat.as_ref()) {
+                return Ok(Step::Blocked(blocked));
+            }
+            match fix {
+                RouteFix::CreateDefaultRoute { .. } => create_route(app, fix).await,
+                RouteFix::ReplaceDefaultRoute { .. } => replace_route(app, fix).await,
+            }
+        }
     }
 }
 
@@ -200,18 +206,20 @@ async fn terminate_in_group(app: &App, instance_id: &str, asg_name: &str) -> Res
     }
 }
 
+/// Changes the nodegroup's scaling; returns the id of the update EKS started, if it says.
 async fn set_scaling(
     app: &App,
     cluster: &str,
     nodegroup: &str,
     min: Option<i32>,
     desired: i32,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let mut scaling = aws_sdk_eks::types::NodegroupScalingConfig::builder().desired_size(desired);
     if let Some(min) = min {
         scaling = scaling.min_size(min);
     }
-    app.clients
+    let out = app
+        .clients
         .eks
         .update_nodegroup_config()
         .cluster_name(cluster)
@@ -220,7 +228,35 @@ async fn set_scaling(
         .send()
         .await
         .map_err(aws("eks:UpdateNodegroupConfig"))?;
-    Ok(())
+    Ok(out.update().and_then(|u| u.id()).map(String::from))
+}
+
+/// Where the update this function started stands: `Some(true)` done, `Some(false)` still running,
+/// `None` when EKS cannot say (no such update record): then the nodegroup's status decides.
+async fn update_done(app: &App, cluster: &str, nodegroup: &str, id: &str) -> Result<Option<bool>> {
+    let described = app
+        .clients
+        .eks
+        .describe_update()
+        .name(cluster)
+        .nodegroup_name(nodegroup)
+        .update_id(id)
+        .send()
+        .await;
+    let out = match described {
+        Ok(out) => out,
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => return Ok(None),
+        Err(e) => return Err(aws("eks:DescribeUpdate")(e)),
+    };
+    match out.update().and_then(|u| u.status()).map(|s| s.as_str()) {
+        Some("Successful") => Ok(Some(true)),
+        Some("Failed") | Some("Cancelled") => Err(Error::Remediation {
+            step: format!("scale {cluster}/{nodegroup}"),
+            message: format!("EKS update {id} did not succeed"),
+            retryable: true,
+        }),
+        _ => Ok(Some(false)),
+    }
 }
 
 async fn describe_nodegroup(
@@ -240,15 +276,25 @@ async fn describe_nodegroup(
     Ok(out.nodegroup().cloned())
 }
 
-/// Waits for the nodegroup to be ACTIVE again after a scaling change.
-async fn wait_active(app: &App, cluster: &str, nodegroup: &str, deadline: Instant) -> Result<bool> {
+/// Waits for the update this function started (by its id), or, when EKS keeps no record of it, for the
+/// nodegroup to be ACTIVE again.
+async fn wait_for_update(
+    app: &App,
+    cluster: &str,
+    nodegroup: &str,
+    update: Option<&str>,
+    deadline: Instant,
+) -> Result<bool> {
     loop {
-        let ng = describe_nodegroup(app, cluster, nodegroup).await?;
-        if ng
-            .and_then(|n| n.status().cloned())
-            .map(|s| s.as_str() == "ACTIVE")
-            == Some(true)
-        {
+        let by_id = match update {
+            Some(id) => update_done(app, cluster, nodegroup, id).await?,
+            None => None,
+        };
+        let done = match by_id {
+            Some(done) => done,
+            None => nodegroup_active(app, cluster, nodegroup).await?,
+        };
+        if done {
             return Ok(true);
         }
         if Instant::now() + Duration::from_secs(5) >= deadline {
@@ -256,6 +302,13 @@ async fn wait_active(app: &App, cluster: &str, nodegroup: &str, deadline: Instan
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
+}
+
+async fn nodegroup_active(app: &App, cluster: &str, nodegroup: &str) -> Result<bool> {
+    let ng = describe_nodegroup(app, cluster, nodegroup).await?;
+    Ok(ng
+        .and_then(|n| n.status().cloned())
+        .is_some_and(|s| s.as_str() == "ACTIVE"))
 }
 
 async fn current_min_size(app: &App, cluster: &str, nodegroup: &str) -> Result<i32> {
@@ -287,7 +340,7 @@ async fn rescale(
             return finish_rescale(app, cluster, nodegroup, earlier).await;
         }
     }
-    set_scaling(app, cluster, nodegroup, (min > 0).then_some(0), 0).await?;
+    let update = set_scaling(app, cluster, nodegroup, (min > 0).then_some(0), 0).await?;
     let restore =
         commands::restore_nodegroup(&app.clients.region, cluster, nodegroup, Some(min), desired);
     let half_done = |why: String| {
@@ -297,7 +350,7 @@ async fn rescale(
         retryable: true,
     }
     };
-    match wait_active(app, cluster, nodegroup, deadline).await {
+    match wait_for_update(app, cluster, nodegroup, update.as_deref(), deadline).await {
         Ok(true) => {}
         Ok(false) => {
             return Err(half_done(

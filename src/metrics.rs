@@ -19,12 +19,22 @@ public_names! {
         RemediationsBlocked => "RemediationsBlocked",
         RemediationsFailed => "RemediationsFailed",
         SecondsToRegister => "SecondsToRegister",
+        SkippedNotEks => "SkippedNotEks",
     }
 }
 
 /// The metric values one event contributes (zero values are left out).
 pub fn values(report: &EventReport) -> Vec<(&'static str, f64, &'static str)> {
     let mut m = Vec::new();
+    if let Outcome::Skipped {
+        reason: crate::skip::SkipReason::NotEks,
+        ..
+    } = report.outcome
+    {
+        // Quietly: no report, only this count (kops and Cluster API groups carry EKS-like tags).
+        m.push((Metric::SkippedNotEks.as_str(), 1.0, "Count"));
+        return m;
+    }
     if report.deferred {
         // The delayed check will decide (and count) this launch.
         return m;
@@ -169,9 +179,14 @@ mod tests {
     }
 
     #[test]
-    fn skipped_events_emit_nothing() {
-        let skip = crate::skip::Skip::new(crate::skip::SkipReason::NotEks, "x");
+    fn skipped_events_emit_nothing_but_a_not_eks_count() {
+        let skip = crate::skip::Skip::new(crate::skip::SkipReason::OptedOut, "x");
         let r = EventReport::new(Outcome::skipped(skip), subject());
         assert!(emf(&r, 1).is_none());
+        let skip = crate::skip::Skip::new(crate::skip::SkipReason::NotEks, "x");
+        let r = EventReport::new(Outcome::skipped(skip), subject());
+        let doc = emf(&r, 1).expect("metrics");
+        assert_eq!(doc["SkippedNotEks"], 1.0);
+        assert!(doc.get("LaunchesChecked").is_none());
     }
 }

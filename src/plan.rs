@@ -8,7 +8,7 @@ use crate::config::{Mode, Recycle};
 use crate::egress::{self, default_route_state, DefaultRoute};
 use crate::finding::{Finding, Severity};
 use crate::registration::Registration;
-use crate::snapshot::{GroupMember, RouteState, RouteTable, Snapshot};
+use crate::snapshot::{GroupMember, NatState, RouteState, RouteTable, Snapshot};
 use crate::target::Target;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -340,6 +340,21 @@ pub enum Recheck {
     AlreadyDone(String),
     /// The table changed meanwhile: leave it as it is.
     Changed(Blocked),
+}
+
+/// The NAT gateway the fix points at, as it is right before the write: it must still be `available`
+/// (deleted or failed meanwhile: the write would create a dead route).
+pub fn recheck_nat(fix: &RouteFix, state: Option<&NatState>) -> Option<Blocked> {
+    let nat = fix.nat_gateway_id();
+    let why = match state {
+        Some(NatState::Available) => return None,
+        Some(other) => format!("NAT gateway {nat} is {other} now"),
+        None => format!("NAT gateway {nat} no longer exists"),
+    };
+    Some(Blocked::new(
+        Guard::RouteChangedSinceSnapshot,
+        format!("{why}; nothing was written, the next event diagnoses afresh"),
+    ))
 }
 
 /// Compares the table as it is now with the fix: the whole default route (target and state) must still
@@ -769,6 +784,16 @@ mod tests {
             None,
             "the instance itself does not count"
         );
+    }
+
+    #[test]
+    fn a_nat_deleted_between_the_plan_and_the_write_stops_the_write() {
+        assert_eq!(recheck_nat(&create(), Some(&NatState::Available)), None);
+        for state in [Some(NatState::Deleted), Some(NatState::Deleting), None] {
+            let blocked = recheck_nat(&create(), state.as_ref()).expect("blocked");
+            assert_eq!(blocked.guard, Guard::RouteChangedSinceSnapshot);
+            assert!(blocked.detail.contains(NAT_A), "{}", blocked.detail);
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::kube::{KubeApi, KubeError};
 use crate::snapshot::*;
 
-pub use network::route_table_now;
+pub use network::{nat_state_now, route_table_now};
 
 /// The Auto Scaling group of the launch.
 #[derive(Debug, Clone)]

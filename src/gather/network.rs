@@ -166,6 +166,25 @@ pub async fn route_table_now(clients: &Clients, id: &str) -> Result<Option<Route
     Ok(out.route_tables().first().map(convert::route_table))
 }
 
+/// The state of one NAT gateway right before a route write (`None`: EC2 no longer knows it).
+pub async fn nat_state_now(clients: &Clients, id: &str) -> Result<Option<NatState>> {
+    let out = clients
+        .ec2
+        .describe_nat_gateways()
+        .nat_gateway_ids(id)
+        .send()
+        .await;
+    let out = match out {
+        Ok(out) => out,
+        Err(e) if crate::aws_error::code(&e) == Some("NatGatewayNotFound") => return Ok(None),
+        Err(e) => return Err(aws("ec2:DescribeNatGateways")(e)),
+    };
+    Ok(out
+        .nat_gateways()
+        .first()
+        .map(|n| convert::nat_gateway(n).state))
+}
+
 /// The AWS-managed prefix lists (S3, DynamoDB) with their CIDRs, in one call.
 async fn aws_prefix_lists(clients: &Clients) -> Result<Vec<PrefixList>> {
     let out = clients
