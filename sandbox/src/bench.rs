@@ -205,12 +205,30 @@ async fn forward(
     up.write_all(body).await?;
     let mut response = Vec::new();
     let response_head = read_head(&mut up, &mut response).await?;
-    let rewritten = close_head(&String::from_utf8_lossy(&response[..response_head]));
-    client.write_all(rewritten.as_bytes()).await?;
+    let head = String::from_utf8_lossy(&response[..response_head]).to_string();
+    client.write_all(close_head(&head).as_bytes()).await?;
     client.write_all(&response[response_head..]).await?;
-    tokio::io::copy(&mut up, &mut client).await?;
+    // With a Content-Length, the answer is complete once that many bytes are through: the caller may
+    // send its next request before the upstream closes, so stop there (the span ends when it could).
+    match content_length(&head) {
+        Some(length) => {
+            let left = length.saturating_sub(response.len() - response_head);
+            tokio::io::copy(&mut (&mut up).take(left as u64), &mut client).await?;
+        }
+        None => {
+            tokio::io::copy(&mut up, &mut client).await?;
+        }
+    }
     client.shutdown().await?;
     Ok(())
+}
+
+fn content_length(head: &str) -> Option<usize> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse::<usize>().ok())?
+    })
 }
 
 // ------------------------------------------------------------------------------------------------
