@@ -24,6 +24,19 @@ pub struct Network {
     pub cluster_enis: Readable<Vec<ClusterEni>>,
 }
 
+/// Every item of every page of a paginated call, converted: `all_pages!(request, error, items, convert)`.
+/// The error conversion is written at the call site, naming the operation (and is evaluated per page).
+macro_rules! all_pages {
+    ($request:expr, $error:expr, $items:ident, $convert:expr) => {{
+        let mut pages = $request.into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.try_next().await.map_err($error)? {
+            out.extend(page.$items().iter().map($convert));
+        }
+        out
+    }};
+}
+
 fn filter(name: &str, value: &str) -> Filter {
     Filter::builder().name(name).values(value).build()
 }
@@ -123,17 +136,16 @@ async fn vpc(clients: &Clients, vpc_id: &str) -> Result<Vpc> {
 }
 
 async fn subnets(clients: &Clients, vpc_id: &str) -> Result<Vec<Subnet>> {
-    let mut pages = clients
+    let request = clients
         .ec2
         .describe_subnets()
-        .filters(filter("vpc-id", vpc_id))
-        .into_paginator()
-        .send();
-    let mut out = Vec::new();
-    while let Some(page) = pages.try_next().await.map_err(aws("ec2:DescribeSubnets"))? {
-        out.extend(page.subnets().iter().map(convert::subnet));
-    }
-    Ok(out)
+        .filters(filter("vpc-id", vpc_id));
+    Ok(all_pages!(
+        request,
+        aws("ec2:DescribeSubnets"),
+        subnets,
+        convert::subnet
+    ))
 }
 
 /// Every route table of the VPC (one paginated call; then every lookup is local).
@@ -142,16 +154,12 @@ async fn route_tables(clients: &Clients, vpc_id: &str) -> Result<Vec<RouteTable>
         .ec2
         .describe_route_tables()
         .filters(filter("vpc-id", vpc_id));
-    let mut pages = request.into_paginator().send();
-    let mut out = Vec::new();
-    while let Some(page) = pages
-        .try_next()
-        .await
-        .map_err(aws("ec2:DescribeRouteTables"))?
-    {
-        out.extend(page.route_tables().iter().map(convert::route_table));
-    }
-    Ok(out)
+    Ok(all_pages!(
+        request,
+        aws("ec2:DescribeRouteTables"),
+        route_tables,
+        convert::route_table
+    ))
 }
 
 /// Re-reads one route table right before a write.
@@ -252,21 +260,16 @@ async fn managed_prefix_list(clients: &Clients, id: &str) -> Result<PrefixList> 
 
 /// NAT gateways of the VPC; their Availability Zone is filled in from the subnets afterwards.
 async fn nat_gateways(clients: &Clients, vpc_id: &str) -> Result<Vec<NatGateway>> {
-    let mut pages = clients
+    let request = clients
         .ec2
         .describe_nat_gateways()
-        .filter(filter("vpc-id", vpc_id))
-        .into_paginator()
-        .send();
-    let mut out = Vec::new();
-    while let Some(page) = pages
-        .try_next()
-        .await
-        .map_err(aws("ec2:DescribeNatGateways"))?
-    {
-        out.extend(page.nat_gateways().iter().map(convert::nat_gateway));
-    }
-    Ok(out)
+        .filter(filter("vpc-id", vpc_id));
+    Ok(all_pages!(
+        request,
+        aws("ec2:DescribeNatGateways"),
+        nat_gateways,
+        convert::nat_gateway
+    ))
 }
 
 async fn internet_gateways(clients: &Clients, vpc_id: &str) -> Result<Vec<String>> {
@@ -297,21 +300,16 @@ async fn egress_only_gateways(clients: &Clients, vpc_id: &str) -> Result<Vec<Str
 }
 
 async fn endpoints(clients: &Clients, vpc_id: &str) -> Result<Vec<VpcEndpoint>> {
-    let mut pages = clients
+    let request = clients
         .ec2
         .describe_vpc_endpoints()
-        .filters(filter("vpc-id", vpc_id))
-        .into_paginator()
-        .send();
-    let mut out = Vec::new();
-    while let Some(page) = pages
-        .try_next()
-        .await
-        .map_err(aws("ec2:DescribeVpcEndpoints"))?
-    {
-        out.extend(page.vpc_endpoints().iter().map(convert::vpc_endpoint));
-    }
-    Ok(out)
+        .filters(filter("vpc-id", vpc_id));
+    Ok(all_pages!(
+        request,
+        aws("ec2:DescribeVpcEndpoints"),
+        vpc_endpoints,
+        convert::vpc_endpoint
+    ))
 }
 
 /// The subnet's network ACL: the one associated with it, else the VPC's default.
@@ -342,16 +340,12 @@ async fn security_groups(clients: &Clients, vpc_id: &str) -> Result<Vec<Security
         .ec2
         .describe_security_groups()
         .filters(filter("vpc-id", vpc_id));
-    let mut pages = request.into_paginator().send();
-    let mut out = Vec::new();
-    while let Some(page) = pages
-        .try_next()
-        .await
-        .map_err(aws("ec2:DescribeSecurityGroups"))?
-    {
-        out.extend(page.security_groups().iter().map(convert::security_group));
-    }
-    Ok(out)
+    Ok(all_pages!(
+        request,
+        aws("ec2:DescribeSecurityGroups"),
+        security_groups,
+        convert::security_group
+    ))
 }
 
 /// The network interfaces EKS puts in the VPC for the cluster's private endpoint.
