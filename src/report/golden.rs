@@ -392,6 +392,13 @@ fn world(name: &str) -> Snapshot {
             )])
         }
         "code_cause_unknown_all_paths_pass" => with_nat_default(),
+        other => identity_world(other),
+    }
+}
+
+/// The worlds of the causes beyond the network (an open path, so only the cause under test is left).
+fn identity_world(name: &str) -> Snapshot {
+    match name {
         "code_node_role_missing_policy" => {
             let mut s = with_nat_default();
             s.identity.node_role = Readable::Read(Some(node_role(&NODE_POLICIES[1..], &[])));
