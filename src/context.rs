@@ -94,10 +94,11 @@ impl App {
         }
     }
 
-    pub async fn cached_cluster(&self, name: &str) -> Option<Cluster> {
+    /// A cluster read recently, with when it was read.
+    pub async fn cached_cluster(&self, name: &str) -> Option<(Instant, Cluster)> {
         let clusters = self.clusters.lock().await;
         let (read_at, cluster) = clusters.get(name)?;
-        (read_at.elapsed() < CLUSTER_CACHE).then(|| cluster.clone())
+        (read_at.elapsed() < CLUSTER_CACHE).then(|| (*read_at, cluster.clone()))
     }
 
     pub async fn remember_cluster(&self, cluster: Cluster) {

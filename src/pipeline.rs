@@ -31,6 +31,8 @@ use crate::{config::Mode, publish};
 
 /// Kept back from the Lambda deadline after polling, to diagnose, act and report.
 const POLL_RESERVE: Duration = Duration::from_secs(20);
+/// A cluster read this recently is not read again for the diagnosis.
+const CLUSTER_FRESH_FOR: Duration = Duration::from_secs(10);
 /// Kept back from the Lambda deadline for every event, to report a `failed` outcome instead of timing out.
 const REPORT_RESERVE: Duration = Duration::from_secs(5);
 
@@ -41,6 +43,8 @@ struct Admitted {
     target: Target,
     instance: Instance,
     cluster: Cluster,
+    /// When `cluster` was read (it may come from a warm container's cache).
+    cluster_read_at: std::time::Instant,
     kube: std::result::Result<KubeApi, KubeError>,
 }
 
@@ -194,7 +198,7 @@ async fn admit(app: &App, launch: LaunchEvent) -> Result<std::result::Result<Adm
     if instance.is_gone() {
         return gone(format!("{} is {}", instance.id, instance.state));
     }
-    let Some(cluster) = cluster(app, &target.cluster).await? else {
+    let Some((cluster_read_at, cluster)) = cluster(app, &target.cluster).await? else {
         tracing::debug!(cluster = %target.cluster, "EKS does not know this cluster");
         let detail = format!(
             "EKS does not know cluster {} (kops or Cluster API?)",
@@ -209,21 +213,22 @@ async fn admit(app: &App, launch: LaunchEvent) -> Result<std::result::Result<Adm
         target,
         instance,
         cluster,
+        cluster_read_at,
         kube,
     }))
 }
 
 /// The cluster's endpoint and CA rarely change: a warm container keeps them a few minutes (the
 /// diagnosis reads the cluster afresh).
-async fn cluster(app: &App, name: &str) -> Result<Option<Cluster>> {
-    if let Some(cluster) = app.cached_cluster(name).await {
-        return Ok(Some(cluster));
+async fn cluster(app: &App, name: &str) -> Result<Option<(std::time::Instant, Cluster)>> {
+    if let Some(cached) = app.cached_cluster(name).await {
+        return Ok(Some(cached));
     }
     let cluster = gather::cluster(&app.clients, name).await?;
     if let Some(c) = &cluster {
         app.remember_cluster(c.clone()).await;
     }
-    Ok(cluster)
+    Ok(cluster.map(|c| (std::time::Instant::now(), c)))
 }
 
 fn kube_api(app: &App, cluster: &Cluster) -> std::result::Result<KubeApi, KubeError> {
@@ -338,10 +343,15 @@ async fn diagnose(app: &App, a: &Admitted) -> Result<Diagnosis> {
         a.kube.as_ref(),
         gather::past_grace(launched_at(a), app.config.grace_period),
     );
-    let (mut snapshot, fresh) = tokio::try_join!(
-        Box::pin(snapshot),
-        gather::cluster(&app.clients, &a.target.cluster)
-    )?;
+    // Read once per event: again only when the admission's copy came from the cache or is old.
+    let stale = a.cluster_read_at.elapsed() > CLUSTER_FRESH_FOR;
+    let fresh = async {
+        match stale {
+            true => gather::cluster(&app.clients, &a.target.cluster).await,
+            false => Ok(None),
+        }
+    };
+    let (mut snapshot, fresh) = tokio::try_join!(Box::pin(snapshot), fresh)?;
     if let Some(cluster) = fresh {
         snapshot.cluster = cluster;
     }
