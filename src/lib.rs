@@ -121,6 +121,25 @@ mod readme {
     }
 
     #[test]
+    fn every_configuration_key_the_code_reads_is_documented() {
+        let config = include_str!("config.rs");
+        let code = config.split("#[cfg(test)]").next().unwrap_or_default();
+        let keys: Vec<&str> = code
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|k| k.len() > 3 && k.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            .collect();
+        assert!(keys.contains(&"STATE_TABLE") && keys.len() > 10, "{keys:?}");
+        for key in keys {
+            assert!(
+                README.contains(&format!("`{key}`")),
+                "{key} is not in the README"
+            );
+        }
+    }
+
+    #[test]
     fn every_metric_and_no_other_is_in_the_readme_table() {
         let names = crate::metrics::Metric::ALL
             .iter()

@@ -42,14 +42,32 @@ pub fn alert() -> Config {
 
 impl Sandbox {
     pub async fn new(options: WorldOptions, config: Config) -> Sandbox {
+        Sandbox::build(options, config, false).await.0
+    }
+
+    /// The world, the fake Kubernetes API, a subscribed queue and the real handler wired to them; with
+    /// `overlay`, the handler's AWS calls go through [`sandbox::overlay::AwsOverlay`].
+    async fn build(
+        options: WorldOptions,
+        config: Config,
+        overlay: bool,
+    ) -> (Sandbox, Option<sandbox::overlay::AwsOverlay>) {
         let moto = Moto::shared().await;
         let (sdk, account) = moto.fresh_account().await;
         let world = World::build(sdk.clone(), &account, options)
             .await
-            .expect("the seed's world builds in moto");
+            .expect("the world builds in moto");
         let kube = FakeKube::start(sdk.clone(), &world.cluster_name)
             .await
             .expect("fake Kubernetes API starts");
+        let overlay = match overlay {
+            true => Some(
+                sandbox::overlay::AwsOverlay::start(&moto.endpoint, kube.access())
+                    .await
+                    .expect("AWS overlay starts"),
+            ),
+            false => None,
+        };
         let (topic_arn, queue_url) = subscribed_queue(&sdk).await;
         let config = Config {
             sns_topic_arn: Some(topic_arn),
@@ -58,14 +76,19 @@ impl Sandbox {
             state_table: Some(world.state_table.clone()),
             ..config
         };
-        let app = Arc::new(App::new(config, Clients::new(&sdk).expect("clients")));
-        Sandbox {
+        let through = match &overlay {
+            Some(o) => sdk.to_builder().endpoint_url(&o.endpoint).build(),
+            None => sdk.clone(),
+        };
+        let app = Arc::new(App::new(config, Clients::new(&through).expect("clients")));
+        let sb = Sandbox {
             world,
             kube,
             app,
             sdk,
             queue_url,
-        }
+        };
+        (sb, overlay)
     }
 
     pub async fn seed(config: Config) -> Sandbox {
@@ -276,35 +299,8 @@ impl Sandbox {
         options: WorldOptions,
         config: Config,
     ) -> (Sandbox, sandbox::overlay::AwsOverlay) {
-        let moto = Moto::shared().await;
-        let (sdk, account) = moto.fresh_account().await;
-        let world = World::build(sdk.clone(), &account, options)
-            .await
-            .expect("the world builds in moto");
-        let kube = FakeKube::start(sdk.clone(), &world.cluster_name)
-            .await
-            .expect("fake Kubernetes API starts");
-        let overlay = sandbox::overlay::AwsOverlay::start(&moto.endpoint, kube.access())
-            .await
-            .expect("AWS overlay starts");
-        let (topic_arn, queue_url) = subscribed_queue(&sdk).await;
-        let config = Config {
-            sns_topic_arn: Some(topic_arn),
-            kube_api_endpoint_override: Some(kube.endpoint.clone()),
-            kube_ca_pem: Some(kube.ca_pem.clone()),
-            state_table: Some(world.state_table.clone()),
-            ..config
-        };
-        let through = sdk.to_builder().endpoint_url(&overlay.endpoint).build();
-        let app = Arc::new(App::new(config, Clients::new(&through).expect("clients")));
-        let sb = Sandbox {
-            world,
-            kube,
-            app,
-            sdk,
-            queue_url,
-        };
-        (sb, overlay)
+        let (sb, overlay) = Sandbox::build(options, config, true).await;
+        (sb, overlay.expect("the overlay was asked for"))
     }
 }
 
