@@ -142,8 +142,16 @@ pub fn sg_rule(protocol: &str, ports: Option<(u16, u16)>, cidrs: &[&str]) -> SgR
     SgRule {
         protocol: Protocol::parse(protocol),
         ports: ports.map(|(from, to)| PortRange { from, to }),
-        cidrs_v4: cidrs.iter().map(|c| c.to_string()).collect(),
-        cidrs_v6: vec![],
+        cidrs_v4: cidrs
+            .iter()
+            .filter(|c| !c.contains(':'))
+            .map(|c| c.to_string())
+            .collect(),
+        cidrs_v6: cidrs
+            .iter()
+            .filter(|c| c.contains(':'))
+            .map(|c| c.to_string())
+            .collect(),
         prefix_list_ids: vec![],
         referenced_group_ids: vec![],
     }
@@ -179,8 +187,8 @@ pub fn nacl_entry(
         egress,
         protocol: Protocol::parse(protocol),
         ports: ports.map(|(from, to)| PortRange { from, to }),
-        cidr_v4: Some(cidr.to_string()),
-        cidr_v6: None,
+        cidr_v4: (!cidr.contains(':')).then(|| cidr.to_string()),
+        cidr_v6: cidr.contains(':').then(|| cidr.to_string()),
         action: RuleAction::parse(action),
     }
 }
@@ -367,6 +375,44 @@ pub fn seed() -> Snapshot {
         })),
         console_output: None,
     }
+}
+
+pub const VPC_CIDR_V6: &str = "2600:1f14:abc:5500::/56";
+pub const NEW_SUBNET_CIDR_V6: &str = "2600:1f14:abc:5507::/64";
+pub const INSTANCE_IP_V6: &str = "2600:1f14:abc:5507::17";
+pub const EIGW: &str = "eigw-1234abcd1234abcd1";
+
+/// The default network ACL of a VPC with IPv6: the IPv4 entries and their IPv6 twins (rule 101).
+pub fn dual_stack_nacl_entries() -> Vec<NaclEntry> {
+    let mut entries = default_nacl_entries();
+    entries.extend([
+        nacl_entry(101, true, "-1", None, "::/0", "allow"),
+        nacl_entry(32768, true, "-1", None, "::/0", "deny"),
+        nacl_entry(101, false, "-1", None, "::/0", "allow"),
+        nacl_entry(32768, false, "-1", None, "::/0", "deny"),
+    ]);
+    entries
+}
+
+/// The seed made dual-stack: an IPv6 cluster with a dual-stack public endpoint only (publicAccessCidrs
+/// `0.0.0.0/0` and `::/0`), IPv6 CIDRs on the VPC and the new subnet, an instance with an IPv6 address,
+/// an attached egress-only internet gateway (not yet routed), and IPv6 twins of the default NACL entries
+/// and of the node group's egress rule.
+pub fn dual_stack() -> Snapshot {
+    let mut s = seed().with_nacl_entries(dual_stack_nacl_entries());
+    s.cluster.ip_family = Some(IpFamily::Ipv6);
+    s.cluster.endpoint_private_access = false;
+    s.cluster.endpoint = Some("https://0123456789ABCDEF.eks-cluster.us-west-2.api.aws".into());
+    s.cluster.public_access_cidrs = vec![DEFAULT_ROUTE.into(), "::/0".into()];
+    s.vpc.cidrs_v6 = vec![VPC_CIDR_V6.into()];
+    s.subnet.ipv6_cidrs = vec![NEW_SUBNET_CIDR_V6.into()];
+    s.instance.ipv6_addresses = vec![INSTANCE_IP_V6.into()];
+    s.egress_only_internet_gateways = vec![EIGW.into()];
+    s.with_security_group(sg(
+        NODE_SG,
+        vec![sg_rule_group(NODE_SG)],
+        vec![sg_rule("-1", None, &["0.0.0.0/0", "::/0"])],
+    ))
 }
 
 impl Snapshot {

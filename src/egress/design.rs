@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::cidr::Family;
 use crate::snapshot::{
     EndpointState, EndpointType, NatState, Route, RouteDestination, RouteState, RouteTarget,
     Snapshot, DEFAULT_ROUTE,
@@ -81,7 +82,7 @@ fn private_endpoints(s: &Snapshot) -> Vec<PrivateEndpoint> {
 /// How the instance's subnet is meant to reach the outside.
 pub fn design(s: &Snapshot) -> EgressDesign {
     EgressDesign {
-        routes_elsewhere: routes_elsewhere(s, &s.route_table)
+        routes_elsewhere: routes_elsewhere(s, &s.route_table, Family::V4)
             .into_iter()
             .cloned()
             .collect(),

@@ -5,10 +5,13 @@
 //! denied read, a transit gateway, a prefix list it could not resolve or a mix of outcomes over the
 //! addresses a destination may have are all `unknown`.
 //!
-//! Only IPv4 destinations are evaluated: the AWS service endpoints and the cluster endpoint a node
-//! bootstraps against are reached over IPv4 (IPv6 routes never decide for them).
+//! Paths are evaluated per address family. Every destination has an IPv4 path: the AWS service
+//! endpoints a node's agents use by default are IPv4 ones. The cluster API of a dual-stack (IPv6)
+//! cluster, reached over the internet by an instance with an IPv6 address, also has an IPv6 path
+//! ([`dual_stack`]); it is reachable when either path passes.
 
 mod design;
+mod dual_stack;
 mod nacl;
 mod next_hop;
 mod route;
@@ -115,6 +118,9 @@ pub enum Block {
     },
     /// Routed to an egress-only internet gateway, which carries IPv6 only (`no-default-route`).
     NoIpv4Egress { egress_only_gateway_id: String },
+    /// IPv6 routed to an egress-only internet gateway that is not attached to the VPC
+    /// (`dead-default-route`).
+    EgressOnlyGatewayGone { egress_only_gateway_id: String },
     /// The subnet's network ACL denies TCP 443 out (`nacl-blocks-traffic`). `rule` `None` = implicit deny.
     NaclDeniesEgress {
         network_acl_id: String,
@@ -176,6 +182,10 @@ impl fmt::Display for Block {
             Block::NoIpv4Egress { egress_only_gateway_id } => write!(
                 f,
                 "egress-only internet gateway {egress_only_gateway_id} carries IPv6 only"
+            ),
+            Block::EgressOnlyGatewayGone { egress_only_gateway_id } => write!(
+                f,
+                "egress-only internet gateway {egress_only_gateway_id} is not attached to the VPC"
             ),
             Block::NaclDeniesEgress { network_acl_id, rule } => {
                 write!(f, "{network_acl_id} denies TCP 443 out ({})", rule_name(*rule))
@@ -334,7 +344,11 @@ impl Hop {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PathReport {
     pub destination: Destination,
+    /// The IPv4 path.
     pub hops: Vec<Hop>,
+    /// The IPv6 path, for a destination the node can also reach over IPv6 (see [`dual_stack`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Box<PathReport>>,
 }
 
 /// One row of the path table: destination, how it is reached, the verdict and the hop that decides it.
@@ -343,31 +357,74 @@ pub struct PathReport {
 pub struct PathSummary {
     pub destination: Service,
     pub via: Reach,
+    /// The destination's verdict (over either family when it has two paths).
     pub verdict: Verdict,
-    /// The first hop that is blocked (else the first that is unknown); `None` when every hop passes.
+    /// The first hop of the IPv4 path that is blocked (else the first that is unknown); `None` when the
+    /// destination is reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hop: Option<HopKind>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// Each family's path, when the destination has an IPv6 path too.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub families: Vec<Leg>,
+}
+
+/// One address family's path to a destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Leg {
+    /// `IPv4` or `IPv6`.
+    pub family: String,
+    pub verdict: Verdict,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hop: Option<HopKind>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub detail: String,
 }
 
+fn write_verdict(
+    f: &mut fmt::Formatter<'_>,
+    verdict: &Verdict,
+    hop: Option<HopKind>,
+    detail: &str,
+) -> fmt::Result {
+    let at = hop.map(|h| format!(" at {h}")).unwrap_or_default();
+    match verdict {
+        Verdict::Pass => f.write_str("pass"),
+        Verdict::Blocked(block) if detail.is_empty() => write!(f, "blocked{at}: {block}"),
+        Verdict::Blocked(_) => write!(f, "blocked{at}: {detail}"),
+        Verdict::Unknown(why) => write!(f, "unknown{at}: {why}"),
+    }
+}
+
+impl fmt::Display for Leg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ", self.family)?;
+        write_verdict(f, &self.verdict, self.hop, &self.detail)
+    }
+}
+
 impl fmt::Display for PathSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} via {}: ", self.destination, self.via)?;
-        let at = self.hop.map(|h| format!(" at {h}")).unwrap_or_default();
-        match &self.verdict {
-            Verdict::Pass => f.write_str("pass"),
-            Verdict::Blocked(block) if self.detail.is_empty() => write!(f, "blocked{at}: {block}"),
-            Verdict::Blocked(_) => write!(f, "blocked{at}: {}", self.detail),
-            Verdict::Unknown(why) => write!(f, "unknown{at}: {why}"),
+        if self.families.is_empty() {
+            return write_verdict(f, &self.verdict, self.hop, &self.detail);
         }
+        write_verdict(f, &self.verdict, None, "")?;
+        let legs: Vec<String> = self.families.iter().map(Leg::to_string).collect();
+        write!(f, " [{}]", legs.join("; "))
     }
 }
 
 impl PathReport {
-    /// The path's verdict: blocked if any hop is, else unknown if any hop is, else pass.
+    /// The destination's verdict. One path: blocked if any hop is, else unknown if any hop is, else
+    /// pass. Two paths (IPv4 and IPv6): reached if either passes ([`dual_stack::either`]).
     pub fn verdict(&self) -> Verdict {
-        path_verdict(&self.hops)
+        let v4 = path_verdict(&self.hops);
+        match &self.ipv6 {
+            Some(v6) => dual_stack::either(v4, path_verdict(&v6.hops)),
+            None => v4,
+        }
     }
 
     /// The hop that decides the verdict: the first blocked one, else the first unknown one.
@@ -380,11 +437,28 @@ impl PathReport {
     }
 
     pub fn summary(&self) -> PathSummary {
-        let hop = self.deciding_hop();
+        let verdict = self.verdict();
+        let hop = self.deciding_hop().filter(|_| !verdict.is_pass());
+        let families = match &self.ipv6 {
+            Some(v6) => vec![self.leg("IPv4"), v6.leg("IPv6")],
+            None => vec![],
+        };
         PathSummary {
             destination: self.destination.service,
             via: self.destination.reach.clone(),
-            verdict: self.verdict(),
+            verdict,
+            hop: hop.map(|h| h.kind),
+            detail: hop.map(|h| h.detail.clone()).unwrap_or_default(),
+            families,
+        }
+    }
+
+    /// This path alone (its own hops, not the other family's).
+    fn leg(&self, family: &str) -> Leg {
+        let hop = self.deciding_hop();
+        Leg {
+            family: family.to_string(),
+            verdict: path_verdict(&self.hops),
             hop: hop.map(|h| h.kind),
             detail: hop.map(|h| h.detail.clone()).unwrap_or_default(),
         }
@@ -473,16 +547,7 @@ fn evaluate_destination(s: &Snapshot, destination: Destination) -> PathReport {
     let t = target::Target::of(s, &destination);
     let mut hops = vec![dns_hop(s, t.private_dns)];
     match &destination.reach {
-        Reach::Internet => {
-            let internet = route::internet(s, &t);
-            hops.push(internet.route);
-            hops.push(nacl::hop(s, &t));
-            hops.push(security_group::egress_hop(s, &t));
-            hops.extend(internet.next_hop);
-            if destination.service == Service::ClusterApi {
-                hops.push(next_hop::public_access_hop(s, &internet.sources));
-            }
-        }
+        Reach::Internet => hops.extend(internet_hops(s, &t)),
         Reach::GatewayEndpoint(id) => {
             hops.push(route::gateway_endpoint(s, id));
             hops.push(nacl::hop(s, &t));
@@ -495,7 +560,28 @@ fn evaluate_destination(s: &Snapshot, destination: Destination) -> PathReport {
             hops.push(security_group::ingress_hop(s, &t));
         }
     }
-    PathReport { destination, hops }
+    let ipv6 = dual_stack::ipv6_path(s, &destination).map(Box::new);
+    PathReport {
+        destination,
+        hops,
+        ipv6,
+    }
+}
+
+/// Route, network ACL, security group and next hop of a path over the internet, and for the cluster API
+/// its `publicAccessCidrs` against the addresses the traffic leaves from.
+fn internet_hops(s: &Snapshot, t: &target::Target) -> Vec<Hop> {
+    let internet = route::internet(s, t);
+    let mut hops = vec![
+        internet.route,
+        nacl::hop(s, t),
+        security_group::egress_hop(s, t),
+    ];
+    hops.extend(internet.next_hop);
+    if t.service == Service::ClusterApi {
+        hops.push(next_hop::public_access_hop(s, &internet.sources));
+    }
+    hops
 }
 
 /// `enableDnsSupport` always; `enableDnsHostnames` too for private DNS names.

@@ -1,10 +1,11 @@
 //! The network ACL hop: TCP 443 out to the destination, and the return traffic in on every port of the
 //! Linux ephemeral range. Rules apply in ascending rule number, first match wins, nothing matched is the
-//! implicit deny. Traffic to an address inside the instance's own subnet never crosses the ACL.
+//! implicit deny. Traffic to an address inside the instance's own subnet never crosses the ACL. An entry
+//! holds either an IPv4 or an IPv6 CIDR; it only ever matches traffic of its own family.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use crate::cidr::{representatives_v4, Ipv4Prefix};
+use crate::cidr::{representatives, Prefix};
 use crate::snapshot::{NaclEntry, NetworkAcl, Protocol, RuleAction, Snapshot};
 
 use super::target::Target;
@@ -37,10 +38,15 @@ fn sorted(acl: &NetworkAcl, egress: bool) -> Vec<&NaclEntry> {
     entries
 }
 
-fn first_match(entries: &[&NaclEntry], addr: Ipv4Addr, port: u16) -> Decision {
+/// The entry's CIDR, whichever family it is.
+fn entry_cidr(e: &NaclEntry) -> Option<&str> {
+    e.cidr_v4.as_deref().or(e.cidr_v6.as_deref())
+}
+
+fn first_match(entries: &[&NaclEntry], addr: IpAddr, port: u16) -> Decision {
     for e in entries.iter().filter(|e| matches_tcp(e, port)) {
-        let Some(cidr) = &e.cidr_v4 else { continue };
-        let Some(prefix) = Ipv4Prefix::parse(cidr) else {
+        let Some(cidr) = entry_cidr(e) else { continue };
+        let Some(prefix) = Prefix::parse(cidr) else {
             return Decision::Unknown(format!("rule {} has CIDR {cidr:?}", e.rule_number));
         };
         if !prefix.contains(addr) {
@@ -59,7 +65,7 @@ fn first_match(entries: &[&NaclEntry], addr: Ipv4Addr, port: u16) -> Decision {
 
 /// The inbound check over the ephemeral ports, cut at every rule's port-range boundary: all allowed, all
 /// denied (the first denying rule), or unknown (some ports only: connections would fail at random).
-fn return_traffic(inbound: &[&NaclEntry], addr: Ipv4Addr) -> Decision {
+fn return_traffic(inbound: &[&NaclEntry], addr: IpAddr) -> Decision {
     let mut ports = vec![EPHEMERAL.0];
     for p in inbound.iter().filter_map(|e| e.ports) {
         ports.push(p.from);
@@ -88,7 +94,7 @@ fn address_verdict(
     acl: &NetworkAcl,
     out: &[&NaclEntry],
     inbound: &[&NaclEntry],
-    addr: Ipv4Addr,
+    addr: IpAddr,
 ) -> Verdict {
     let network_acl_id = acl.id.clone();
     match first_match(out, addr, HTTPS) {
@@ -111,20 +117,25 @@ fn address_verdict(
 fn verdict(s: &Snapshot, acl: &NetworkAcl, t: &Target) -> Verdict {
     let out = sorted(acl, true);
     let inbound = sorted(acl, false);
-    let bounds: Vec<Ipv4Prefix> = acl
+    let mut bounds: Vec<Prefix> = acl
         .entries
         .iter()
-        .filter_map(|e| e.cidr_v4.as_deref().and_then(Ipv4Prefix::parse))
+        .filter_map(|e| entry_cidr(e).and_then(Prefix::parse))
         .collect();
-    let own = Ipv4Prefix::parse(&s.subnet.cidr);
-    let mut all_bounds = bounds;
-    all_bounds.extend(own);
-    let reps = representatives_v4(&all_bounds, &t.addrs);
+    let own: Vec<Prefix> = std::iter::once(&s.subnet.cidr)
+        .chain(&s.subnet.ipv6_cidrs)
+        .filter_map(|c| Prefix::parse(c))
+        .collect();
+    bounds.extend(own.iter().copied());
+    let reps = representatives(&bounds, &t.addrs);
     let verdicts: Vec<Verdict> = reps
         .into_iter()
-        .map(|a| match own {
-            Some(p) if p.contains(a) => Verdict::Pass,
-            _ => address_verdict(acl, &out, &inbound, a),
+        .map(|a| {
+            if own.iter().any(|p| p.contains(a)) {
+                Verdict::Pass
+            } else {
+                address_verdict(acl, &out, &inbound, a)
+            }
         })
         .collect();
     let mixed_only = verdicts.iter().any(Verdict::is_pass)

@@ -2,9 +2,9 @@
 //! firewall endpoint if need be), internet gateways, egress-only gateways, and everything the VPC cannot
 //! see past (transit gateway, VPN, peering, appliances): unknown, never a blocker.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use crate::cidr::{Ipv4Prefix, Range4};
+use crate::cidr::{Family, Prefix, Range};
 use crate::snapshot::{
     EndpointState, EndpointType, NatConnectivity, NatGateway, NatState, Route, RouteDestination,
     RouteState, RouteTable, RouteTarget, Snapshot, DEFAULT_ROUTE,
@@ -38,6 +38,9 @@ fn outcome(verdict: Verdict, detail: String, sources: Vec<Source>) -> Outcome {
 
 /// The next hop of a live route that decides for an internet destination.
 pub(super) fn evaluate(s: &Snapshot, target: &RouteTarget, t: &Target) -> Outcome {
+    if t.family == Family::V6 {
+        return evaluate_v6(s, target);
+    }
     match target {
         RouteTarget::NatGateway(id) => nat_by_id(s, id, &t.addrs, Some(t.service)),
         RouteTarget::InternetGateway(id) => igw(s, id),
@@ -49,19 +52,72 @@ pub(super) fn evaluate(s: &Snapshot, target: &RouteTarget, t: &Target) -> Outcom
             vec![],
         ),
         RouteTarget::VpcEndpoint(id) => endpoint(s, id),
-        other => {
-            let why = format!(
-                "through {} {}; cannot see beyond it",
-                target_kind(other),
-                other.id()
-            );
-            outcome(
-                Verdict::Unknown(why.clone()),
-                why.clone(),
-                vec![Source::Unknown(why)],
-            )
-        }
+        other => beyond(other),
     }
+}
+
+fn beyond(other: &RouteTarget) -> Outcome {
+    let why = format!(
+        "through {} {}; cannot see beyond it",
+        target_kind(other),
+        other.id()
+    );
+    outcome(
+        Verdict::Unknown(why.clone()),
+        why.clone(),
+        vec![Source::Unknown(why)],
+    )
+}
+
+/// The next hop for IPv6 traffic to the internet: an attached internet gateway or egress-only internet
+/// gateway carries it from the instance's own (global) IPv6 addresses; a NAT gateway translates IPv6 only
+/// for `64:ff9b::/96` (NAT64), which is not where the destination is.
+fn evaluate_v6(s: &Snapshot, target: &RouteTarget) -> Outcome {
+    let sources = || {
+        s.instance
+            .ipv6_addresses
+            .iter()
+            .cloned()
+            .map(Source::Known)
+            .collect()
+    };
+    match target {
+        RouteTarget::InternetGateway(id) if s.igw_attached(id) => outcome(
+            Verdict::Pass,
+            format!("internet gateway {id} (attached), from the instance's IPv6 address"),
+            sources(),
+        ),
+        RouteTarget::InternetGateway(id) => outcome(
+            Verdict::Blocked(Block::IgwNotAttached {
+                internet_gateway_id: id.clone(),
+            }),
+            format!("internet gateway {id} is not attached to the VPC"),
+            vec![],
+        ),
+        RouteTarget::EgressOnlyInternetGateway(id) => eigw(s, id, sources()),
+        RouteTarget::NatGateway(id) => {
+            let why = format!("NAT gateway {id} translates IPv6 only for 64:ff9b::/96 (NAT64)");
+            outcome(Verdict::Unknown(why.clone()), why, vec![])
+        }
+        other => beyond(other),
+    }
+}
+
+fn eigw(s: &Snapshot, id: &str, sources: Vec<Source>) -> Outcome {
+    if s.egress_only_internet_gateways.iter().any(|g| g == id) {
+        return outcome(
+            Verdict::Pass,
+            format!("egress-only internet gateway {id} (attached)"),
+            sources,
+        );
+    }
+    outcome(
+        Verdict::Blocked(Block::EgressOnlyGatewayGone {
+            egress_only_gateway_id: id.to_string(),
+        }),
+        format!("egress-only internet gateway {id} is not attached to the VPC"),
+        vec![],
+    )
 }
 
 fn igw(s: &Snapshot, id: &str) -> Outcome {
@@ -130,7 +186,7 @@ fn endpoint(s: &Snapshot, id: &str) -> Outcome {
     outcome(verdict, detail, vec![])
 }
 
-fn nat_by_id(s: &Snapshot, id: &str, addrs: &[Range4], service: Option<Service>) -> Outcome {
+fn nat_by_id(s: &Snapshot, id: &str, addrs: &[Range], service: Option<Service>) -> Outcome {
     let Some(nat) = s.nat_gateway(id) else {
         return outcome(
             Verdict::Blocked(Block::NatGone {
@@ -155,7 +211,7 @@ fn nat_by_id(s: &Snapshot, id: &str, addrs: &[Range4], service: Option<Service>)
 pub(super) fn nat_verdict(
     s: &Snapshot,
     nat: &NatGateway,
-    addrs: &[Range4],
+    addrs: &[Range],
     service: Option<Service>,
 ) -> (Verdict, String) {
     let head = format!(
@@ -199,7 +255,7 @@ fn nat_route_verdict(
     nat: &NatGateway,
     table: &RouteTable,
     r: &Route,
-    addrs: &[Range4],
+    addrs: &[Range],
 ) -> Verdict {
     match (&r.state, &r.target) {
         (RouteState::Blackhole, _) => nat_blocked(
@@ -237,7 +293,7 @@ fn nat_route_verdict(
 fn own_path(
     s: &Snapshot,
     nat: &NatGateway,
-    addrs: &[Range4],
+    addrs: &[Range],
     service: Option<Service>,
 ) -> (Verdict, String) {
     let Some(table) = s.route_table_for_subnet(&nat.subnet_id) else {
@@ -288,7 +344,7 @@ fn known_good_users<'a>(s: &'a Snapshot, nat: &NatGateway) -> Vec<&'a RouteTable
 
 /// A NAT's subnet routed to a firewall / load-balancer endpoint: passes when every subnet of that endpoint
 /// routes the same addresses straight to an attached internet gateway.
-fn firewall(s: &Snapshot, id: &str, addrs: &[Range4]) -> Verdict {
+fn firewall(s: &Snapshot, id: &str, addrs: &[Range]) -> Verdict {
     let Some(ep) = s.vpc_endpoint(id) else {
         return Verdict::Unknown(format!("through endpoint {id}, not in the snapshot"));
     };
@@ -361,21 +417,20 @@ fn public_access_verdict(sources: &[Source], cidrs: &[String]) -> Verdict {
             "the path does not reach the internet, so no egress address is known".into(),
         );
     }
-    let v4: Vec<&String> = cidrs.iter().filter(|c| !c.contains(':')).collect();
-    let parsed: Vec<Ipv4Prefix> = v4.iter().filter_map(|c| Ipv4Prefix::parse(c)).collect();
+    let parsed: Vec<Prefix> = cidrs.iter().filter_map(|c| Prefix::parse(c)).collect();
     let mut outside = Vec::new();
     let mut unknown = Vec::new();
     for source in sources {
         match source {
-            Source::Known(ip) => match ip.parse::<Ipv4Addr>() {
+            Source::Known(ip) => match ip.parse::<IpAddr>() {
                 Ok(a) if parsed.iter().any(|p| p.contains(a)) => {}
                 Ok(_) => outside.push(ip.clone()),
-                Err(_) => unknown.push(format!("egress address {ip:?} is not an IPv4 address")),
+                Err(_) => unknown.push(format!("egress address {ip:?} is not an IP address")),
             },
             Source::Unknown(why) => unknown.push(why.clone()),
         }
     }
-    if parsed.len() != v4.len() {
+    if parsed.len() != cidrs.len() {
         unknown.push("a publicAccessCidrs entry is not a CIDR".to_string());
     }
     match (outside.is_empty(), unknown.is_empty()) {
@@ -388,10 +443,15 @@ fn public_access_verdict(sources: &[Source], cidrs: &[String]) -> Verdict {
     }
 }
 
-/// The cluster's `publicAccessCidrs` (empty = `0.0.0.0/0`) against the addresses traffic leaves from.
+/// The cluster's `publicAccessCidrs` against the addresses traffic leaves from. An empty list is the
+/// default: `0.0.0.0/0`, and `::/0` too on a dual-stack endpoint.
 pub(super) fn public_access_hop(s: &Snapshot, sources: &[Source]) -> Hop {
     let cidrs = if s.cluster.public_access_cidrs.is_empty() {
-        vec![DEFAULT_ROUTE.to_string()]
+        let mut default = vec![DEFAULT_ROUTE.to_string()];
+        if super::dual_stack::endpoint_is_dual_stack(s) {
+            default.push("::/0".to_string());
+        }
+        default
     } else {
         s.cluster.public_access_cidrs.clone()
     };

@@ -5,7 +5,7 @@
 //! route wins over a prefix-list route. Routes to a gateway endpoint of another service (the S3 prefix
 //! list for an STS destination) are ignored: those addresses are that service's, not the destination's.
 
-use crate::cidr::{representatives_v4, Ipv4Prefix, Range4};
+use crate::cidr::{representatives, Family, Prefix, Range};
 use crate::snapshot::{
     EndpointType, Route, RouteDestination, RouteState, RouteTable, RouteTarget, Snapshot,
 };
@@ -16,6 +16,8 @@ use super::{combine, Block, Hop, HopKind, Service, Verdict};
 
 /// Which route decides where, over a set of addresses.
 pub(super) struct Scan<'a> {
+    /// The family of the addresses scanned.
+    pub family: Family,
     /// The distinct deciding routes, in address order of their first interval.
     pub decided: Vec<&'a Route>,
     /// Intervals no route covers.
@@ -26,7 +28,7 @@ pub(super) struct Scan<'a> {
 }
 
 struct Candidate<'a> {
-    prefix: Ipv4Prefix,
+    prefix: Prefix,
     is_cidr: bool,
     route: &'a Route,
 }
@@ -59,9 +61,8 @@ fn candidates<'a>(
         let other_service = gateway_service(s, &route.target)
             .is_some_and(|g| Some(g) != service.and_then(Service::aws_service));
         let (prefixes, is_cidr) = match &route.destination {
-            RouteDestination::Ipv6(_) => continue,
             _ if other_service => continue,
-            RouteDestination::Ipv4(c) => match Ipv4Prefix::parse(c) {
+            RouteDestination::Ipv4(c) | RouteDestination::Ipv6(c) => match Prefix::parse(c) {
                 Some(p) => (vec![p], true),
                 None => {
                     problems.push(format!(
@@ -88,18 +89,19 @@ fn candidates<'a>(
     (out, problems)
 }
 
-/// Longest-prefix match of `addrs` in `table`. `service` names the destination (for gateway endpoints);
-/// `None` ignores every gateway-endpoint route.
+/// Longest-prefix match of `addrs` (of one family) in `table`. `service` names the destination (for
+/// gateway endpoints); `None` ignores every gateway-endpoint route. Routes of the other family never match.
 pub(super) fn scan<'a>(
     s: &Snapshot,
     table: &'a RouteTable,
-    addrs: &[Range4],
+    addrs: &[Range],
     service: Option<Service>,
 ) -> Scan<'a> {
     let (cands, problems) = candidates(s, table, service);
-    let bounds: Vec<Ipv4Prefix> = cands.iter().map(|c| c.prefix).collect();
-    let reps = representatives_v4(&bounds, addrs);
+    let bounds: Vec<Prefix> = cands.iter().map(|c| c.prefix).collect();
+    let reps = representatives(&bounds, addrs);
     let mut result = Scan {
+        family: addrs.first().map_or(Family::V4, |r| r.family),
         decided: Vec::new(),
         unrouted: 0,
         intervals: reps.len(),
@@ -134,30 +136,36 @@ fn is_elsewhere_target(s: &Snapshot, target: &RouteTarget) -> bool {
     }
 }
 
-fn is_outside_vpc(s: &Snapshot, dest: &RouteDestination) -> bool {
-    match dest {
-        RouteDestination::Ipv6(_) => false,
-        RouteDestination::PrefixList(_) => true,
-        RouteDestination::Ipv4(c) => match Ipv4Prefix::parse(c) {
-            None => true,
-            Some(p) => !s
-                .vpc
-                .cidrs_v4
-                .iter()
-                .filter_map(|v| Ipv4Prefix::parse(v))
-                .any(|v| v.contains_prefix(&p)),
-        },
+/// Whether a route of `family` sends space outside the VPC's CIDRs of that family somewhere.
+fn is_outside_vpc(s: &Snapshot, dest: &RouteDestination, family: Family) -> bool {
+    let (cidr, vpc) = match (dest, family) {
+        (RouteDestination::PrefixList(_), _) => return true,
+        (RouteDestination::Ipv4(c), Family::V4) => (c, &s.vpc.cidrs_v4),
+        (RouteDestination::Ipv6(c), Family::V6) => (c, &s.vpc.cidrs_v6),
+        _ => return false,
+    };
+    match Prefix::parse(cidr) {
+        None => true,
+        Some(p) => !vpc
+            .iter()
+            .filter_map(|v| Prefix::parse(v))
+            .any(|v| v.contains_prefix(&p)),
     }
 }
 
-/// Routes of `table` that send non-local IPv4 space to something other than a NAT or internet gateway
-/// (transit gateway, VPN gateway, peering, network interface, instance, firewall endpoint, …): the table's
-/// design routes elsewhere. Blackholed ones count: they still say where traffic was meant to go.
-pub(super) fn routes_elsewhere<'a>(s: &Snapshot, table: &'a RouteTable) -> Vec<&'a Route> {
+/// Routes of `table` that send non-local space of `family` to something other than a NAT, internet or
+/// egress-only gateway (transit gateway, VPN gateway, peering, network interface, instance, firewall
+/// endpoint, …): the table's design routes elsewhere. Blackholed ones count: they still say where traffic
+/// was meant to go.
+pub(super) fn routes_elsewhere<'a>(
+    s: &Snapshot,
+    table: &'a RouteTable,
+    family: Family,
+) -> Vec<&'a Route> {
     table
         .routes
         .iter()
-        .filter(|r| is_elsewhere_target(s, &r.target) && is_outside_vpc(s, &r.destination))
+        .filter(|r| is_elsewhere_target(s, &r.target) && is_outside_vpc(s, &r.destination, family))
         .collect()
 }
 
@@ -189,7 +197,7 @@ fn state_verdict(route: &Route, table: &RouteTable) -> Verdict {
 
 /// The verdict for the intervals no route covers.
 pub(super) fn unrouted_verdict(s: &Snapshot, table: &RouteTable, scan: &Scan) -> Verdict {
-    let elsewhere = routes_elsewhere(s, table);
+    let elsewhere = routes_elsewhere(s, table, scan.family);
     if elsewhere.is_empty() {
         return Verdict::Blocked(Block::NoRoute {
             route_table_id: table.id.clone(),

@@ -3,9 +3,9 @@
 //! unions: one allowing rule suffices. A rule allows a peer by CIDR, by prefix list, or by referencing a
 //! group the peer carries (a group referencing itself included).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use crate::cidr::{representatives_v4, Ipv4Prefix};
+use crate::cidr::{representatives, Prefix};
 use crate::snapshot::{Protocol, SecurityGroup, SgRule, Snapshot};
 
 use super::target::{prefix_list_cidrs, Target};
@@ -35,12 +35,13 @@ fn lookup<'a>(
     (found, missing)
 }
 
-/// The IPv4 prefixes a rule names (CIDRs and resolved prefix lists), and whether some could not be known.
-fn rule_prefixes(s: &Snapshot, r: &SgRule) -> (Vec<Ipv4Prefix>, bool) {
+/// The prefixes a rule names (IPv4 and IPv6 CIDRs and resolved prefix lists), and whether some could not
+/// be known.
+fn rule_prefixes(s: &Snapshot, r: &SgRule) -> (Vec<Prefix>, bool) {
     let mut out = Vec::new();
     let mut unresolved = false;
-    for c in &r.cidrs_v4 {
-        match Ipv4Prefix::parse(c) {
+    for c in r.cidrs_v4.iter().chain(&r.cidrs_v6) {
+        match Prefix::parse(c) {
             Some(p) => out.push(p),
             None => unresolved = true,
         }
@@ -55,8 +56,8 @@ fn rule_prefixes(s: &Snapshot, r: &SgRule) -> (Vec<Ipv4Prefix>, bool) {
 }
 
 /// Coverage of the target's addresses by the rules' prefixes: every address, some, or none.
-fn coverage(prefixes: &[Ipv4Prefix], t: &Target) -> (usize, usize) {
-    let reps = representatives_v4(prefixes, &t.addrs);
+fn coverage(prefixes: &[Prefix], t: &Target) -> (usize, usize) {
+    let reps = representatives(prefixes, &t.addrs);
     let covered = reps
         .iter()
         .filter(|a| prefixes.iter().any(|p| p.contains(**a)))
@@ -99,7 +100,7 @@ fn egress_verdict(s: &Snapshot, groups: &[SecurityGroup], t: &Target) -> Verdict
 /// Allowed by CIDR or prefix list: for every address of the target → pass, for some → unknown, for
 /// none → blocked unless something could not be resolved.
 fn coverage_verdict(
-    prefixes: &[Ipv4Prefix],
+    prefixes: &[Prefix],
     t: &Target,
     unresolved: bool,
     missing: &[String],
@@ -152,7 +153,7 @@ pub(super) fn egress_hop(s: &Snapshot, t: &Target) -> Hop {
 }
 
 /// Whether an ingress rule lets the instance in: `Some(true)` yes, `Some(false)` no, `None` cannot tell.
-fn ingress_rule_allows(s: &Snapshot, r: &SgRule, ip: Option<Ipv4Addr>) -> Option<bool> {
+fn ingress_rule_allows(s: &Snapshot, r: &SgRule, ip: Option<IpAddr>) -> Option<bool> {
     if !allows_https(r) {
         return Some(false);
     }
@@ -180,7 +181,7 @@ fn ingress_verdict(s: &Snapshot, groups: &[SecurityGroup], t: &Target) -> Verdic
         .instance
         .private_ip
         .as_deref()
-        .and_then(|ip| ip.parse::<Ipv4Addr>().ok());
+        .and_then(|ip| ip.parse::<IpAddr>().ok());
     let answers: Vec<Option<bool>> = found
         .iter()
         .flat_map(|g| g.ingress.iter())

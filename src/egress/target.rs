@@ -1,12 +1,13 @@
-//! Where a destination may be: the set of IPv4 addresses it can have, and the security groups it carries.
+//! Where a destination may be: the set of addresses it can have (of one family: a path is evaluated per
+//! address family), and the security groups it carries.
 //!
 //! When the exact addresses are not known the set is a superset that surely holds them (all public
 //! addresses, the VPC's CIDRs): a check that passes or blocks for every address of a superset is right
 //! for the real one, and a mix is reported as unknown.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use crate::cidr::{complement_v4, Ipv4Prefix, Range4};
+use crate::cidr::{complement, Family, Prefix, Range};
 use crate::snapshot::{Readable, Snapshot};
 
 use super::{Destination, Reach, Service};
@@ -26,8 +27,10 @@ pub const NON_PUBLIC: [&str; 9] = [
 
 pub(super) struct Target {
     pub service: Service,
-    /// Where the destination may be.
-    pub addrs: Vec<Range4>,
+    /// The address family this path is evaluated for.
+    pub family: Family,
+    /// Where the destination may be (addresses of `family` only).
+    pub addrs: Vec<Range>,
     /// Set when `addrs` is a stand-in superset, saying why.
     pub addrs_note: Option<String>,
     /// Whether the destination is inside the VPC (`local` routes decide, no next hop).
@@ -43,29 +46,45 @@ pub(super) struct Target {
     pub prefix_list: Option<String>,
 }
 
-pub(super) fn parse_all(cidrs: &[String]) -> Vec<Ipv4Prefix> {
-    cidrs.iter().filter_map(|c| Ipv4Prefix::parse(c)).collect()
+pub(super) fn parse_all(cidrs: &[String]) -> Vec<Prefix> {
+    cidrs.iter().filter_map(|c| Prefix::parse(c)).collect()
 }
 
-/// Every public IPv4 address outside the VPC's CIDRs.
-pub(super) fn public_space(s: &Snapshot) -> Vec<Range4> {
-    let mut excluded: Vec<Ipv4Prefix> = NON_PUBLIC
+/// The ranges of the prefixes of one family.
+fn ranges_of(prefixes: &[Prefix], family: Family) -> Vec<Range> {
+    prefixes
         .iter()
-        .filter_map(|c| Ipv4Prefix::parse(c))
-        .collect();
-    excluded.extend(parse_all(&s.vpc.cidrs_v4));
-    complement_v4(&excluded)
-}
-
-fn vpc_space(s: &Snapshot) -> Vec<Range4> {
-    parse_all(&s.vpc.cidrs_v4)
-        .iter()
-        .map(Ipv4Prefix::range)
+        .filter(|p| p.family() == family)
+        .map(Prefix::range)
         .collect()
 }
 
-/// The CIDRs of a prefix list, or why they are not known.
-pub(super) fn prefix_list_cidrs(s: &Snapshot, id: &str) -> Result<Vec<Ipv4Prefix>, String> {
+/// Every public IPv4 address outside the VPC's CIDRs.
+pub(super) fn public_space(s: &Snapshot) -> Vec<Range> {
+    let mut excluded: Vec<Prefix> = NON_PUBLIC.iter().filter_map(|c| Prefix::parse(c)).collect();
+    excluded.extend(parse_all(&s.vpc.cidrs_v4));
+    complement(Family::V4, &excluded)
+}
+
+/// Not global unicast IPv6 (everything outside `2000::/3`): the internet's IPv6 addresses are inside it.
+const NON_GLOBAL_V6: [&str; 3] = ["::/3", "4000::/2", "8000::/1"];
+
+/// Every global unicast IPv6 address (`2000::/3`) outside the VPC's IPv6 CIDRs.
+pub(super) fn public_space_v6(s: &Snapshot) -> Vec<Range> {
+    let mut excluded: Vec<Prefix> = NON_GLOBAL_V6
+        .iter()
+        .filter_map(|c| Prefix::parse(c))
+        .collect();
+    excluded.extend(parse_all(&s.vpc.cidrs_v6));
+    complement(Family::V6, &excluded)
+}
+
+fn vpc_space(s: &Snapshot) -> Vec<Range> {
+    ranges_of(&parse_all(&s.vpc.cidrs_v4), Family::V4)
+}
+
+/// The CIDRs of a prefix list (both families), or why they are not known.
+pub(super) fn prefix_list_cidrs(s: &Snapshot, id: &str) -> Result<Vec<Prefix>, String> {
     let lists = s
         .prefix_lists
         .get()
@@ -74,23 +93,23 @@ pub(super) fn prefix_list_cidrs(s: &Snapshot, id: &str) -> Result<Vec<Ipv4Prefix
         .iter()
         .find(|p| p.id == id)
         .ok_or_else(|| format!("prefix list {id} is not in the snapshot"))?;
-    let v4: Vec<&String> = list.cidrs.iter().filter(|c| !c.contains(':')).collect();
-    let parsed: Vec<Ipv4Prefix> = v4.iter().filter_map(|c| Ipv4Prefix::parse(c)).collect();
-    if parsed.len() != v4.len() {
+    let parsed: Vec<Prefix> = list.cidrs.iter().filter_map(|c| Prefix::parse(c)).collect();
+    if parsed.len() != list.cidrs.len() {
         return Err(format!("prefix list {id} has an entry that is not a CIDR"));
     }
     Ok(parsed)
 }
 
-/// The S3 address ranges (the AWS-managed prefix list named after the service), if known.
-fn s3_ranges(s: &Snapshot) -> Option<Vec<Range4>> {
+/// The S3 IPv4 address ranges (the AWS-managed prefix list named after the service), if known.
+fn s3_ranges(s: &Snapshot) -> Option<Vec<Range>> {
     let name = s.service_name("s3");
     let Readable::Read(lists) = &s.prefix_lists else {
         return None;
     };
     let list = lists.iter().find(|p| p.name == name)?;
     let cidrs = prefix_list_cidrs(s, &list.id).ok()?;
-    (!cidrs.is_empty()).then(|| cidrs.iter().map(Ipv4Prefix::range).collect())
+    let ranges = ranges_of(&cidrs, Family::V4);
+    (!ranges.is_empty()).then_some(ranges)
 }
 
 /// The cluster security group and the additional control-plane groups (what its ENIs carry).
@@ -109,6 +128,7 @@ impl Target {
     pub fn of(s: &Snapshot, d: &Destination) -> Target {
         let mut t = Target {
             service: d.service,
+            family: Family::V4,
             addrs: vec![],
             addrs_note: None,
             in_vpc: false,
@@ -124,6 +144,21 @@ impl Target {
             Reach::ClusterEnis => t.cluster_enis(s),
         }
         t
+    }
+
+    /// The IPv6 leg of a dual-stack destination reached over the internet: any global unicast address.
+    pub fn internet_v6(s: &Snapshot, service: Service) -> Target {
+        Target {
+            service,
+            family: Family::V6,
+            addrs: public_space_v6(s),
+            addrs_note: None,
+            in_vpc: false,
+            private_dns: false,
+            name: format!("{} over the internet (IPv6)", service.as_str()),
+            groups: vec![],
+            prefix_list: None,
+        }
     }
 
     fn internet(&mut self, s: &Snapshot) {
@@ -145,9 +180,10 @@ impl Target {
             .prefix_list
             .as_deref()
             .and_then(|pl| prefix_list_cidrs(s, pl).ok())
+            .map(|c| ranges_of(&c, Family::V4))
             .filter(|c| !c.is_empty());
         match known {
-            Some(cidrs) => self.addrs = cidrs.iter().map(Ipv4Prefix::range).collect(),
+            Some(ranges) => self.addrs = ranges,
             None => {
                 self.addrs = public_space(s);
                 self.addrs_note =
@@ -165,13 +201,13 @@ impl Target {
             return;
         };
         self.groups = ep.security_group_ids.clone();
-        let cidrs: Option<Vec<Ipv4Prefix>> = ep
+        let cidrs: Option<Vec<Prefix>> = ep
             .subnet_ids
             .iter()
-            .map(|sub| s.subnet_by_id(sub).and_then(|x| Ipv4Prefix::parse(&x.cidr)))
+            .map(|sub| s.subnet_by_id(sub).and_then(|x| Prefix::parse_v4(&x.cidr)))
             .collect();
         match cidrs.filter(|c| !c.is_empty()) {
-            Some(c) => self.addrs = c.iter().map(Ipv4Prefix::range).collect(),
+            Some(c) => self.addrs = ranges_of(&c, Family::V4),
             None => self.stand_in_vpc(s, "the endpoint's subnets are not known"),
         }
     }
@@ -203,14 +239,12 @@ impl Target {
         } else {
             groups
         };
-        let ips: Option<Vec<Ipv4Addr>> = enis.iter().map(|e| e.private_ip.parse().ok()).collect();
+        let ips: Option<Vec<IpAddr>> = enis
+            .iter()
+            .map(|e| e.private_ip.parse().ok().filter(IpAddr::is_ipv4))
+            .collect();
         match ips {
-            Some(ips) => {
-                self.addrs = ips
-                    .into_iter()
-                    .map(|ip| Ipv4Prefix::host(ip).range())
-                    .collect()
-            }
+            Some(ips) => self.addrs = ips.into_iter().map(|ip| Prefix::host(ip).range()).collect(),
             None => self.stand_in_vpc(s, "a cluster network interface has no readable IP"),
         }
     }

@@ -825,3 +825,305 @@ fn path_verdict_prefers_blocked_then_unknown() {
     );
     assert_eq!(path_verdict(&[]), Verdict::Pass);
 }
+
+// --- dual-stack: the cluster API's IPv6 path -------------------------------------------------------
+
+fn v6_local() -> Route {
+    route(VPC_CIDR_V6, RouteTarget::Local)
+}
+
+fn eigw_default() -> Route {
+    route("::/0", RouteTarget::EgressOnlyInternetGateway(EIGW.into()))
+}
+
+/// The dual-stack seed with `routes` (besides both local routes) on the new subnet's table.
+fn dual_stack_with(routes: Vec<Route>) -> Snapshot {
+    let mut all = vec![v6_local()];
+    all.extend(routes);
+    fixture::dual_stack().with_new_subnet_routes(all)
+}
+
+fn legs(s: &Snapshot) -> Vec<String> {
+    path(s, Service::ClusterApi)
+        .summary()
+        .families
+        .iter()
+        .map(Leg::to_string)
+        .collect()
+}
+
+/// A named change to a snapshot, and what it should give.
+type Case<W> = (&'static str, Box<dyn Fn(&mut Snapshot)>, W);
+/// Routes on the new subnet's table, and a check of the verdict they give.
+type RouteCase = (&'static str, Vec<Route>, fn(&Verdict) -> bool);
+
+fn ipv6_leg(s: &Snapshot) -> Verdict {
+    let p = path(s, Service::ClusterApi);
+    p.ipv6.expect("an IPv6 path").verdict()
+}
+
+#[test]
+fn dual_stack_cluster_api_is_reached_over_ipv6_when_ipv4_is_refused_by_public_access_cidrs() {
+    let mut s = dual_stack_with(vec![
+        route(DEFAULT_ROUTE, nat_target(NAT_A)),
+        eigw_default(),
+    ]);
+    s.cluster.public_access_cidrs = vec!["198.51.100.0/24".into(), "::/0".into()];
+    let p = path(&s, Service::ClusterApi);
+    assert_eq!(p.verdict(), Verdict::Pass, "{p:#?}");
+    assert!(
+        path_verdict(&p.hops).is_blocked(),
+        "the IPv4 path alone is refused"
+    );
+    let l = legs(&s);
+    assert!(
+        l[0].starts_with("IPv4 blocked at publicAccessCidrs"),
+        "{l:?}"
+    );
+    assert_eq!(l[1], "IPv6 pass");
+    let shown = p.summary().to_string();
+    assert!(
+        shown.starts_with("cluster-api via internet: pass [IPv4 blocked"),
+        "{shown}"
+    );
+    // The AWS services are IPv4 only and pass through the NAT.
+    for service in ALL_SERVICES {
+        assert!(path(&s, service).ipv6.is_none(), "{service:?}");
+        assert_eq!(path(&s, service).verdict(), Verdict::Pass, "{service:?}");
+    }
+}
+
+#[test]
+fn dual_stack_without_an_ipv4_default_still_blocks_every_aws_service() {
+    let s = dual_stack_with(vec![eigw_default()]);
+    assert_eq!(path(&s, Service::ClusterApi).verdict(), Verdict::Pass);
+    assert_eq!(ipv6_leg(&s), Verdict::Pass);
+    for service in ALL_SERVICES {
+        assert_eq!(path(&s, service).verdict(), no_route(), "{service:?}");
+    }
+    assert_eq!(
+        default_route_state(&s),
+        DefaultRoute::Missing {
+            route_table_id: NEW_TABLE.into()
+        }
+    );
+    // Nothing at all to the internet: both paths blocked, and the IPv4 block is the one reported.
+    let s = dual_stack_with(vec![]);
+    assert_eq!(path(&s, Service::ClusterApi).verdict(), no_route());
+    assert!(ipv6_leg(&s).is_blocked());
+}
+
+#[test]
+fn ipv6_path_exists_only_for_a_dual_stack_public_endpoint_and_an_instance_with_ipv6() {
+    let base = dual_stack_with(vec![eigw_default()]);
+    let cases: Vec<Case<bool>> = vec![
+        ("dual-stack seed", Box::new(|_| {}), true),
+        (
+            "IPv4 cluster",
+            Box::new(|s| s.cluster.ip_family = Some(IpFamily::Ipv4)),
+            false,
+        ),
+        (
+            "instance without IPv6",
+            Box::new(|s| s.instance.ipv6_addresses.clear()),
+            false,
+        ),
+        (
+            "private endpoint in use",
+            Box::new(|s| s.cluster.endpoint_private_access = true),
+            false,
+        ),
+        (
+            "IPv6 cluster made before the dual-stack endpoints",
+            Box::new(|s| {
+                s.cluster.endpoint = Some("https://ABCD.gr7.us-west-2.eks.amazonaws.com".into());
+                s.cluster.public_access_cidrs = vec![DEFAULT_ROUTE.into()];
+            }),
+            false,
+        ),
+        (
+            "IPv6 ranges in publicAccessCidrs mark the endpoint dual-stack",
+            Box::new(|s| {
+                s.cluster.endpoint = Some("https://127.0.0.1:6443".into());
+                s.cluster.public_access_cidrs = vec!["2001:db8::/32".into()];
+            }),
+            true,
+        ),
+        (
+            "China partition host",
+            Box::new(|s| {
+                s.cluster.endpoint =
+                    Some("https://X.eks-cluster.cn-north-1.api.amazonwebservices.com.cn/".into());
+                s.cluster.public_access_cidrs = vec![DEFAULT_ROUTE.into()];
+            }),
+            true,
+        ),
+    ];
+    for (name, change, want) in cases {
+        let mut s = base.clone();
+        change(&mut s);
+        let p = path(&s, Service::ClusterApi);
+        assert_eq!(p.ipv6.is_some(), want, "{name}");
+    }
+}
+
+#[test]
+fn ipv6_next_hops_pass_only_through_attached_internet_or_egress_only_gateways() {
+    let igw = RouteTarget::InternetGateway(IGW.into());
+    let cases: Vec<RouteCase> = vec![
+        (
+            "egress-only gateway",
+            vec![eigw_default()],
+            Verdict::is_pass,
+        ),
+        (
+            "internet gateway, no public IPv4 needed",
+            vec![route("::/0", igw)],
+            Verdict::is_pass,
+        ),
+        (
+            "NAT gateway: NAT64 only",
+            vec![route("::/0", nat_target(NAT_A))],
+            |v| matches!(v, Verdict::Unknown(w) if w.contains("NAT64")),
+        ),
+        (
+            "transit gateway",
+            vec![route("::/0", RouteTarget::TransitGateway("tgw-1".into()))],
+            |v| matches!(v, Verdict::Unknown(w) if w.contains("tgw-1")),
+        ),
+        (
+            "detached egress-only gateway",
+            vec![route(
+                "::/0",
+                RouteTarget::EgressOnlyInternetGateway("eigw-gone".into()),
+            )],
+            |v| {
+                *v == Verdict::Blocked(Block::EgressOnlyGatewayGone {
+                    egress_only_gateway_id: "eigw-gone".into(),
+                })
+            },
+        ),
+        (
+            "IPv6 transit gateway route for part of the space, nothing else",
+            vec![route(
+                "2600::/12",
+                RouteTarget::TransitGateway("tgw-1".into()),
+            )],
+            |v| matches!(v, Verdict::Unknown(_)),
+        ),
+    ];
+    for (name, routes, want) in cases {
+        let s = dual_stack_with(routes);
+        let v = ipv6_leg(&s);
+        assert!(want(&v), "{name}: {v:?}");
+    }
+}
+
+#[test]
+fn ipv6_longest_prefix_match_over_overlapping_routes() {
+    // A more specific blackhole inside a live ::/0: some addresses blocked, others pass → unknown.
+    let s = dual_stack_with(vec![
+        eigw_default(),
+        blackhole(
+            "2600::/12",
+            RouteTarget::EgressOnlyInternetGateway(EIGW.into()),
+        ),
+    ]);
+    assert!(
+        matches!(ipv6_leg(&s), Verdict::Unknown(_)),
+        "{:?}",
+        ipv6_leg(&s)
+    );
+    // Split IPv6 defaults cover global unicast space between them.
+    let s = dual_stack_with(vec![
+        route("::/1", RouteTarget::EgressOnlyInternetGateway(EIGW.into())),
+        route(
+            "8000::/1",
+            RouteTarget::EgressOnlyInternetGateway(EIGW.into()),
+        ),
+    ]);
+    assert_eq!(ipv6_leg(&s), Verdict::Pass);
+    // Only 2000::/3 is the internet: a route for fc00::/7 alone does not reach it.
+    let s = dual_stack_with(vec![route(
+        "fc00::/7",
+        RouteTarget::EgressOnlyInternetGateway(EIGW.into()),
+    )]);
+    assert!(ipv6_leg(&s).is_blocked(), "{:?}", ipv6_leg(&s));
+    // IPv4 routes never decide for IPv6, and IPv6 routes never for IPv4.
+    let s = dual_stack_with(vec![eigw_default()]);
+    assert_eq!(path(&s, Service::Sts).verdict(), no_route());
+}
+
+#[test]
+fn ipv6_filters_use_only_ipv6_rules() {
+    // A NACL with IPv4 entries only: IPv6 meets the implicit deny.
+    let s = dual_stack_with(vec![
+        route(DEFAULT_ROUTE, nat_target(NAT_A)),
+        eigw_default(),
+    ])
+    .with_nacl_entries(default_nacl_entries());
+    assert_eq!(
+        path(&s, Service::ClusterApi)
+            .ipv6
+            .expect("IPv6 path")
+            .hop(HopKind::NetworkAcl)
+            .map(|h| h.verdict.clone()),
+        Some(Verdict::Blocked(Block::NaclDeniesEgress {
+            network_acl_id: ACL.into(),
+            rule: None
+        }))
+    );
+    assert_eq!(
+        path(&s, Service::ClusterApi).verdict(),
+        Verdict::Pass,
+        "IPv4 still passes"
+    );
+    // A node group whose egress allows IPv4 only.
+    let s = dual_stack_with(vec![eigw_default()]).with_security_group(sg(
+        NODE_SG,
+        vec![],
+        vec![sg_rule("-1", None, &["0.0.0.0/0"])],
+    ));
+    assert_eq!(
+        ipv6_leg(&s),
+        Verdict::Blocked(Block::SgDeniesEgress {
+            security_group_ids: vec![NODE_SG.into()]
+        })
+    );
+    // An IPv6 NACL deny before the allow, first match wins.
+    let mut entries = dual_stack_nacl_entries();
+    entries.push(nacl_entry(90, true, "6", Some((443, 443)), "::/0", "deny"));
+    let s = dual_stack_with(vec![eigw_default()]).with_nacl_entries(entries);
+    assert_eq!(
+        ipv6_leg(&s),
+        Verdict::Blocked(Block::NaclDeniesEgress {
+            network_acl_id: ACL.into(),
+            rule: Some(90)
+        })
+    );
+}
+
+#[test]
+fn ipv6_public_access_cidrs_are_checked_against_the_instance_ipv6_address() {
+    let mut s = dual_stack_with(vec![
+        route(DEFAULT_ROUTE, nat_target(NAT_A)),
+        eigw_default(),
+    ]);
+    s.cluster.public_access_cidrs = vec!["198.51.100.0/24".into(), "2001:db8::/32".into()];
+    assert_eq!(
+        ipv6_leg(&s),
+        Verdict::Blocked(Block::SourceOutsidePublicAccessCidrs {
+            sources: vec![INSTANCE_IP_V6.into()],
+            public_access_cidrs: vec!["198.51.100.0/24".into(), "2001:db8::/32".into()],
+        })
+    );
+    // Both families refused: blocked, as the IPv4 path says.
+    assert!(matches!(
+        path(&s, Service::ClusterApi).verdict(),
+        Verdict::Blocked(Block::SourceOutsidePublicAccessCidrs { ref sources, .. }) if sources == &vec![NAT_A_IP.to_string()]
+    ));
+    s.cluster
+        .public_access_cidrs
+        .push("2600:1f14:abc::/48".into());
+    assert_eq!(ipv6_leg(&s), Verdict::Pass);
+}

@@ -392,6 +392,10 @@ fn world(name: &str) -> Snapshot {
             )])
         }
         "code_cause_unknown_all_paths_pass" => with_nat_default(),
+        "dual_stack_without_ipv4_default" => fixture::dual_stack().with_new_subnet_routes(vec![
+            route(VPC_CIDR_V6, RouteTarget::Local),
+            route("::/0", RouteTarget::EgressOnlyInternetGateway(EIGW.into())),
+        ]),
         other => identity_world(other),
     }
 }
@@ -693,4 +697,9 @@ fn a_skip_with_a_huge_detail_still_fits() {
     let n = render(&r, None, Mode::Alert);
     assert!(n.sns_message().len() <= SNS_MESSAGE_BUDGET);
     assert!(n.text.contains("characters left out"));
+}
+
+#[test]
+fn dual_stack_node_without_ipv4_default_reaches_the_api_over_ipv6_but_not_the_aws_services() {
+    check_world("dual_stack_without_ipv4_default", &["no-default-route"]);
 }

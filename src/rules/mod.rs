@@ -65,7 +65,8 @@ fn code_of(block: &Block, private_design: bool) -> Code {
         Block::BlackholeRoute { .. }
         | Block::NatNotAvailable { .. }
         | Block::NatGone { .. }
-        | Block::IgwNotAttached { .. } => Code::DeadDefaultRoute,
+        | Block::IgwNotAttached { .. }
+        | Block::EgressOnlyGatewayGone { .. } => Code::DeadDefaultRoute,
         Block::IgwWithoutPublicIp { .. } => Code::IgwRouteWithoutPublicIp,
         Block::NatWithoutInternet { .. } => Code::NatGatewayWithoutInternet,
         Block::NaclDeniesEgress { .. } | Block::NaclDeniesReturn { .. } => Code::NaclBlocksTraffic,
