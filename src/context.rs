@@ -11,7 +11,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::snapshot::Cluster;
+use crate::snapshot::{Cluster, ProfileRole};
 use crate::state::StateStore;
 
 pub struct Clients {
@@ -74,9 +74,11 @@ pub struct App {
     route_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// Clusters read recently (endpoint, CA), for the registration check of a warm container.
     clusters: Mutex<HashMap<String, (Instant, Cluster)>>,
+    /// The role behind each instance profile read recently (`None`: the profile has no role).
+    profile_roles: Mutex<HashMap<String, (Instant, Option<ProfileRole>)>>,
 }
 
-/// How long a warm container trusts a cluster it read.
+/// How long a warm container trusts a cluster (or an instance profile's role) it read.
 const CLUSTER_CACHE: Duration = Duration::from_secs(300);
 
 impl App {
@@ -91,7 +93,20 @@ impl App {
             state,
             route_locks: Mutex::new(HashMap::new()),
             clusters: Mutex::new(HashMap::new()),
+            profile_roles: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The role of an instance profile read recently.
+    pub async fn cached_profile_role(&self, profile_arn: &str) -> Option<Option<ProfileRole>> {
+        let roles = self.profile_roles.lock().await;
+        let (read_at, role) = roles.get(profile_arn)?;
+        (read_at.elapsed() < CLUSTER_CACHE).then(|| role.clone())
+    }
+
+    pub async fn remember_profile_role(&self, profile_arn: &str, role: Option<ProfileRole>) {
+        let mut roles = self.profile_roles.lock().await;
+        roles.insert(profile_arn.to_string(), (Instant::now(), role));
     }
 
     /// A cluster read recently, with when it was read.

@@ -24,7 +24,7 @@ use crate::registration::Registration;
 use crate::report;
 use crate::rules;
 use crate::skip::{Skip, SkipReason};
-use crate::snapshot::{Cluster, Instance, Snapshot};
+use crate::snapshot::{Cluster, Instance, ProfileRole, Readable, Snapshot};
 use crate::target::{resolve, Target};
 use crate::triage::{self, triage, Triage, Trigger, TAG_REMEDIATED_AT, TAG_RESOLVED_AT};
 use crate::{config::Mode, publish};
@@ -45,6 +45,8 @@ struct Admitted {
     cluster: Cluster,
     /// When `cluster` was read (it may come from a warm container's cache).
     cluster_read_at: std::time::Instant,
+    /// The role behind the instance's profile (it may come from a warm container's cache).
+    role: Readable<Option<ProfileRole>>,
     kube: std::result::Result<KubeApi, KubeError>,
 }
 
@@ -198,7 +200,11 @@ async fn admit(app: &App, launch: LaunchEvent) -> Result<std::result::Result<Adm
     if instance.is_gone() {
         return gone(format!("{} is {}", instance.id, instance.state));
     }
-    let Some((cluster_read_at, cluster)) = cluster(app, &target.cluster).await? else {
+    // The profile's role is needed only to diagnose, but reading it now, beside the cluster (or from the
+    // warm cache), keeps the diagnosis to one wave of reads.
+    let profile = instance.instance_profile_arn.as_deref();
+    let (cluster, role) = tokio::join!(cluster(app, &target.cluster), profile_role(app, profile));
+    let Some((cluster_read_at, cluster)) = cluster? else {
         tracing::debug!(cluster = %target.cluster, "EKS does not know this cluster");
         let detail = format!(
             "EKS does not know cluster {} (kops or Cluster API?)",
@@ -214,8 +220,24 @@ async fn admit(app: &App, launch: LaunchEvent) -> Result<std::result::Result<Adm
         instance,
         cluster,
         cluster_read_at,
+        role,
         kube,
     }))
+}
+
+/// The role behind the instance's profile, from the warm cache or read (and cached when it could be).
+async fn profile_role(app: &App, profile_arn: Option<&str>) -> Readable<Option<ProfileRole>> {
+    let Some(arn) = profile_arn else {
+        return Readable::Read(None);
+    };
+    if let Some(role) = app.cached_profile_role(arn).await {
+        return Readable::Read(role);
+    }
+    let role = gather::profile_role(&app.clients, Some(arn)).await;
+    if let Readable::Read(r) = &role {
+        app.remember_profile_role(arn, r.clone()).await;
+    }
+    role
 }
 
 /// The cluster's endpoint and CA rarely change: a warm container keeps them a few minutes (the
@@ -334,12 +356,16 @@ fn launched_at(a: &Admitted) -> i64 {
 /// Snapshot, then the pure rules. The cluster is read afresh alongside (admission may have used a
 /// cached copy, and its endpoint access and CIDRs are part of the diagnosis).
 async fn diagnose(app: &App, a: &Admitted) -> Result<Diagnosis> {
+    let known = gather::Known {
+        instance: a.instance.clone(),
+        cluster: a.cluster.clone(),
+        role: &a.role,
+        nodegroup_name: a.target.nodegroup.as_deref(),
+        group_subnets: a.group.subnets.clone(),
+    };
     let snapshot = gather::snapshot(
         &app.clients,
-        a.instance.clone(),
-        a.cluster.clone(),
-        a.target.nodegroup.as_deref(),
-        a.group.subnets.clone(),
+        known,
         a.kube.as_ref(),
         gather::past_grace(launched_at(a), app.config.grace_period),
     );

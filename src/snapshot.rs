@@ -255,6 +255,15 @@ pub struct Identity {
     pub aws_auth_map_roles: Readable<Option<String>>,
 }
 
+/// The role behind an instance profile (iam GetInstanceProfile `InstanceProfile.Roles[0]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProfileRole {
+    /// `Role.Arn`.
+    pub arn: String,
+    /// `Role.RoleName`.
+    pub name: String,
+}
+
 /// An IAM role and its policies (iam ListAttachedRolePolicies, ListRolePolicies).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodeRole {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine;
 
-use crate::aws_error::{aws, SdkError};
+use crate::aws_error::{aws, code, SdkError};
 use crate::context::Clients;
 use crate::error::Error;
 use crate::kube::{KubeApi, KubeError};
@@ -52,17 +52,46 @@ fn reason(e: &Error) -> String {
     }
 }
 
-/// Node role, access entries and `aws-auth`, the three reads side by side.
+/// The role of the instance profile `arn:…:instance-profile/<path>/<name>`; `Read(None)` when the instance
+/// has no profile or the profile no role. Read at admission (a warm container keeps it a few minutes), so
+/// the role's policies and access entries are read in the snapshot's one wave.
+pub async fn profile_role(
+    clients: &Clients,
+    profile_arn: Option<&str>,
+) -> Readable<Option<ProfileRole>> {
+    let Some(name) = profile_arn.and_then(|a| a.rsplit('/').next()) else {
+        return Readable::Read(None);
+    };
+    let out = clients
+        .iam
+        .get_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await;
+    match best_effort("iam:GetInstanceProfile", out) {
+        Readable::Read(out) => Readable::Read(
+            out.instance_profile()
+                .and_then(|p| p.roles().first())
+                .map(|r| ProfileRole {
+                    arn: r.arn().to_string(),
+                    name: r.role_name().to_string(),
+                }),
+        ),
+        Readable::NotRead(why) => Readable::NotRead(why),
+    }
+}
+
+/// Node role policies, access entries and `aws-auth`, side by side.
 pub(super) async fn read(
     clients: &Clients,
     kube: Result<&KubeApi, &KubeError>,
-    instance: &Instance,
+    role: &Readable<Option<ProfileRole>>,
     cluster: &Cluster,
 ) -> Identity {
     let mode = cluster.authentication_mode.as_ref();
     let entries = async {
         if AuthenticationMode::uses_access_entries(mode) {
-            list_access_entries(clients, &cluster.name).await
+            access_entries(clients, &cluster.name, role).await
         } else {
             Readable::NotRead("not used: the cluster authenticates with CONFIG_MAP".into())
         }
@@ -79,10 +108,11 @@ pub(super) async fn read(
             Err(e) => Readable::NotRead(format!("no Kubernetes API: {e}")),
         }
     };
-    let role = node_role(clients, instance.instance_profile_arn.as_deref());
-    let (node_role, principals, aws_auth_map_roles) =
-        tokio::join!(Box::pin(role), Box::pin(entries), Box::pin(aws_auth));
-    let access_entries = describe_mine(clients, &cluster.name, &node_role, principals).await;
+    let (node_role, access_entries, aws_auth_map_roles) = tokio::join!(
+        Box::pin(node_role(clients, role)),
+        Box::pin(entries),
+        Box::pin(aws_auth)
+    );
     Identity {
         node_role,
         access_entries,
@@ -90,31 +120,23 @@ pub(super) async fn read(
     }
 }
 
-/// The role of the instance profile `arn:…:instance-profile/<path>/<name>`, with its policies.
-async fn node_role(clients: &Clients, profile_arn: Option<&str>) -> Readable<Option<NodeRole>> {
-    let Some(name) = profile_arn.and_then(|a| a.rsplit('/').next()) else {
-        return Readable::Read(None);
-    };
-    let out = clients
-        .iam
-        .get_instance_profile()
-        .instance_profile_name(name)
-        .send()
-        .await;
-    let profile = match best_effort("iam:GetInstanceProfile", out) {
-        Readable::Read(out) => out,
-        Readable::NotRead(why) => return Readable::NotRead(why),
-    };
-    let Some(role) = profile.instance_profile().and_then(|p| p.roles().first()) else {
-        return Readable::Read(None);
+/// The node role with its attached and inline policies.
+async fn node_role(
+    clients: &Clients,
+    role: &Readable<Option<ProfileRole>>,
+) -> Readable<Option<NodeRole>> {
+    let role = match role {
+        Readable::Read(Some(role)) => role,
+        Readable::Read(None) => return Readable::Read(None),
+        Readable::NotRead(why) => return Readable::NotRead(why.clone()),
     };
     let (attached, inline) = tokio::join!(
-        attached_policies(clients, role.role_name()),
-        inline_policies(clients, role.role_name())
+        attached_policies(clients, &role.name),
+        inline_policies(clients, &role.name)
     );
     Readable::Read(Some(NodeRole {
-        arn: role.arn().to_string(),
-        name: role.role_name().to_string(),
+        arn: role.arn.clone(),
+        name: role.name.clone(),
         attached_policies: attached,
         inline_policies: inline,
     }))
@@ -176,43 +198,68 @@ async fn list_access_entries(clients: &Clients, cluster: &str) -> Readable<Vec<S
     }
 }
 
-/// DescribeAccessEntry for the principals that are the node role (by account and role name).
-async fn describe_mine(
+/// The access entries of the node role: `DescribeAccessEntry` for its ARN, side by side with the list of
+/// every principal. Entries listed under another form of the same role (a path) are described after.
+async fn access_entries(
     clients: &Clients,
     cluster: &str,
-    role: &Readable<Option<NodeRole>>,
-    principals: Readable<Vec<String>>,
+    role: &Readable<Option<ProfileRole>>,
 ) -> Readable<Vec<AccessEntry>> {
-    let principals = match principals {
-        Readable::Read(p) => p,
-        Readable::NotRead(why) => return Readable::NotRead(why),
-    };
-    let key = match role {
-        Readable::Read(Some(r)) => RoleKey::from_arn(&r.arn),
-        _ => None,
-    };
-    let Some(key) = key else {
+    let Readable::Read(Some(role)) = role else {
         return Readable::NotRead("the node role is not known".into());
     };
-    let mut out = Vec::new();
-    for principal in principals.iter().filter(|p| key.is(p)).take(MAX_DESCRIBED) {
-        let described = clients
-            .eks
-            .describe_access_entry()
-            .cluster_name(cluster)
-            .principal_arn(principal)
-            .send()
-            .await;
-        match best_effort("eks:DescribeAccessEntry", described) {
-            Readable::Read(o) => out.extend(o.access_entry().map(|e| AccessEntry {
-                principal_arn: e.principal_arn().unwrap_or(principal).to_string(),
-                kind: e.r#type().unwrap_or_default().to_string(),
-                kubernetes_groups: e.kubernetes_groups().to_vec(),
-            })),
+    let Some(key) = RoleKey::from_arn(&role.arn) else {
+        return Readable::NotRead(format!("{} is not a role ARN", role.arn));
+    };
+    let (direct, listed) = tokio::join!(
+        describe_entry(clients, cluster, &role.arn),
+        list_access_entries(clients, cluster)
+    );
+    let mut out: Vec<AccessEntry> = match direct {
+        Readable::Read(entry) => entry.into_iter().collect(),
+        Readable::NotRead(why) => return Readable::NotRead(why),
+    };
+    let listed = match listed {
+        Readable::Read(listed) => listed,
+        Readable::NotRead(_) if !out.is_empty() => return Readable::Read(out),
+        Readable::NotRead(why) => return Readable::NotRead(why),
+    };
+    let others = listed.iter().filter(|p| key.is(p) && **p != role.arn);
+    for principal in others.take(MAX_DESCRIBED) {
+        match describe_entry(clients, cluster, principal).await {
+            Readable::Read(entry) => out.extend(entry),
             Readable::NotRead(why) => return Readable::NotRead(why),
         }
     }
     Readable::Read(out)
+}
+
+/// One principal's access entry; `Read(None)` when the cluster has none for it.
+async fn describe_entry(
+    clients: &Clients,
+    cluster: &str,
+    principal: &str,
+) -> Readable<Option<AccessEntry>> {
+    let described = clients
+        .eks
+        .describe_access_entry()
+        .cluster_name(cluster)
+        .principal_arn(principal)
+        .send()
+        .await;
+    if let Err(e) = &described {
+        if code(e) == Some("ResourceNotFoundException") {
+            return Readable::Read(None);
+        }
+    }
+    match best_effort("eks:DescribeAccessEntry", described) {
+        Readable::Read(o) => Readable::Read(o.access_entry().map(|e| AccessEntry {
+            principal_arn: e.principal_arn().unwrap_or(principal).to_string(),
+            kind: e.r#type().unwrap_or_default().to_string(),
+            kubernetes_groups: e.kubernetes_groups().to_vec(),
+        })),
+        Readable::NotRead(why) => Readable::NotRead(why),
+    }
 }
 
 /// `NetworkInfo` of the instance's type.

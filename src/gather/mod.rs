@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::kube::{KubeApi, KubeError};
 use crate::snapshot::*;
 
+pub use identity::profile_role;
 pub use network::{nat_state_now, route_table_now};
 
 /// The Auto Scaling group of the launch.
@@ -98,17 +99,31 @@ pub fn past_grace(launched_at: i64, grace: Duration) -> bool {
     launched_at.saturating_add(grace.as_secs() as i64) <= now
 }
 
-/// Everything else the rules need, around an instance and cluster already read: one concurrent wave.
+/// What the admission already knows about the launch, for the snapshot.
+pub struct Known<'a> {
+    pub instance: Instance,
+    pub cluster: Cluster,
+    /// The role behind the instance's profile ([`profile_role`]).
+    pub role: &'a Readable<Option<ProfileRole>>,
+    pub nodegroup_name: Option<&'a str>,
+    pub group_subnets: Vec<String>,
+}
+
+/// Everything else the rules need, around what the admission read: one concurrent wave.
 /// `kube` reads `aws-auth`; `console_output` says whether to read what the node printed.
 pub async fn snapshot(
     clients: &Clients,
-    instance: Instance,
-    cluster: Cluster,
-    nodegroup_name: Option<&str>,
-    group_subnets: Vec<String>,
+    known: Known<'_>,
     kube: std::result::Result<&KubeApi, &KubeError>,
     console_output: bool,
 ) -> Result<Snapshot> {
+    let Known {
+        instance,
+        cluster,
+        role,
+        nodegroup_name,
+        group_subnets,
+    } = known;
     let vpc_id = instance.vpc_id.clone();
     // Boxed: a dozen concurrent SDK calls make a future too large for a 2 MiB worker-thread stack.
     let network = Box::pin(network::read(
@@ -120,6 +135,7 @@ pub async fn snapshot(
     let node = Box::pin(node_reads(
         clients,
         kube,
+        role,
         &instance,
         &cluster,
         console_output,
@@ -155,6 +171,7 @@ type NodeReads = (
 async fn node_reads(
     clients: &Clients,
     kube: std::result::Result<&KubeApi, &KubeError>,
+    role: &Readable<Option<ProfileRole>>,
     instance: &Instance,
     cluster: &Cluster,
     console_output: bool,
@@ -166,7 +183,7 @@ async fn node_reads(
         }
     };
     tokio::join!(
-        Box::pin(identity::read(clients, kube, instance, cluster)),
+        Box::pin(identity::read(clients, kube, role, cluster)),
         identity::instance_type_network(clients, instance.instance_type.as_deref()),
         console,
     )
