@@ -170,3 +170,72 @@ async fn the_report_carries_the_path_table_for_every_destination() {
         "the text report shows the path table"
     );
 }
+
+/// The path table's row for a destination.
+fn path_row<'a>(report: &'a Value, destination: &str) -> &'a Value {
+    report["paths"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["destination"] == destination))
+        .unwrap_or_else(|| panic!("no {destination} path in {report:#}"))
+}
+
+#[tokio::test]
+async fn dual_stack_node_without_an_ipv4_default_is_fixed_with_the_nat_route_and_reaches_the_api_over_ipv6(
+) {
+    let (sb, _) = world(WorldOptions::dual_stack_without_ipv4_default()).await;
+    let (_, report) = diagnose(&sb).await;
+    assert_eq!(codes(&report), vec!["no-default-route"], "{report:#}");
+    let f = finding(&report, "no-default-route");
+    assert!(
+        !text(&f["summary"]).contains("cluster-api"),
+        "the API is reached over IPv6: {f:#}"
+    );
+    let api = path_row(&report, "cluster-api");
+    assert_eq!(api["verdict"]["verdict"], "pass", "{api:#}");
+    let legs: Vec<(&str, &str)> = api["families"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .map(|l| {
+                    let family = l["family"].as_str().unwrap_or_default();
+                    (family, l["verdict"]["verdict"].as_str().unwrap_or_default())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(legs, vec![("IPv4", "blocked"), ("IPv6", "pass")], "{api:#}");
+    assert_eq!(report["outcome"], "remediated", "{report:#}");
+    let routes = sb.new_subnet_routes().await;
+    assert!(
+        routes.contains(&format!("0.0.0.0/0 -> {}", sb.world.nat_gateway_id)),
+        "{routes:?}"
+    );
+}
+
+#[tokio::test]
+async fn dual_stack_api_refusing_the_nat_is_no_blocker_when_ipv6_reaches_it() {
+    // The node role lacks the worker policy, so the node stays out and the function diagnoses: the only
+    // cause is the role, not the endpoint the node reaches over IPv6.
+    let options = WorldOptions {
+        node_policies: WorldOptions::node_role_without("AmazonEKSWorkerNodePolicy").node_policies,
+        ..WorldOptions::dual_stack_ipv4_endpoint_restricted()
+    };
+    let (sb, before) = world(options).await;
+    let (instance, report) = diagnose(&sb).await;
+    assert_eq!(
+        codes(&report),
+        vec!["node-role-missing-policy"],
+        "{report:#}"
+    );
+    let api = path_row(&report, "cluster-api");
+    assert_eq!(api["verdict"]["verdict"], "pass", "{api:#}");
+    let messages = sb.sns_messages().await;
+    assert!(
+        messages.iter().any(|(_, _, r)| r["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cluster-api via internet: pass [IPv4 blocked at publicAccessCidrs")),
+        "the text report shows both families: {messages:#?}"
+    );
+    nothing_written(&sb, &instance, &before).await;
+}

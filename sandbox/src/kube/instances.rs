@@ -14,6 +14,8 @@ pub(super) struct ClusterInstance {
     pub(super) subnet_id: String,
     pub(super) vpc_id: String,
     pub(super) public_ip: Option<String>,
+    /// Every IPv6 address of its network interfaces.
+    pub(super) ipv6_addresses: Vec<String>,
     pub(super) security_groups: Vec<String>,
     pub(super) private_dns_name: String,
     pub(super) private_ip: String,
@@ -36,6 +38,12 @@ impl ClusterInstance {
                 .as_deref()
                 .and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok())
                 .map(u32::from),
+            ipv6_addresses: self
+                .ipv6_addresses
+                .iter()
+                .filter_map(|ip| ip.parse::<std::net::Ipv6Addr>().ok())
+                .map(u128::from)
+                .collect(),
             security_groups: self.security_groups.clone(),
         })
     }
@@ -90,6 +98,7 @@ fn member(instance: &Instance, cluster: &str) -> Option<ClusterInstance> {
             .public_ip_address()
             .filter(|ip| !ip.is_empty())
             .map(str::to_owned),
+        ipv6_addresses: ipv6_addresses(instance),
         security_groups: instance
             .security_groups()
             .iter()
@@ -106,4 +115,24 @@ fn member(instance: &Instance, cluster: &str) -> Option<ClusterInstance> {
             .filter(|a| !a.is_empty())
             .map(str::to_owned),
     })
+}
+
+/// The instance's IPv6 addresses: its primary one and those of every network interface, each once.
+fn ipv6_addresses(instance: &Instance) -> Vec<String> {
+    let mut addresses: Vec<String> = instance
+        .ipv6_address()
+        .into_iter()
+        .chain(
+            instance
+                .network_interfaces()
+                .iter()
+                .flat_map(|n| n.ipv6_addresses())
+                .filter_map(|a| a.ipv6_address()),
+        )
+        .filter(|ip| !ip.is_empty())
+        .map(str::to_owned)
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    addresses
 }

@@ -10,11 +10,13 @@
 //! [`WorldOptions`] adds the variations the diagnosis cases need (each constructor documents what the
 //! kubelet simulator decides and why): a transit-gateway proxy design, split default routes, a NAT behind a
 //! firewall endpoint, a NAT with no way out, a private cluster with VPC endpoints, a NACL or security group
-//! that blocks 443, VPC DNS switched off, and a public-only API endpoint that does not admit the NAT.
+//! that blocks 443, VPC DNS switched off, a public-only API endpoint that does not admit the NAT, and
+//! dual-stack (IPv6) clusters ([`dual_stack`]).
 //! Every world's nodes run as the node role `eks-workshop-node-role` through an instance profile
 //! ([`identity`]); [`WorldOptions::node_policies`] says what it carries.
 //! The steps live in [`steps`] (the seed) and [`variants`] (the rest); [`ops`] changes a built world.
 
+mod dual_stack;
 mod ec2;
 mod event;
 mod identity;
@@ -29,6 +31,7 @@ use aws_config::SdkConfig;
 
 use crate::Error;
 
+pub use dual_stack::{IPV6_ANYWHERE, RESTRICTED_IPV4_CIDR};
 pub use ec2::{route_destination, route_target};
 pub use identity::{NODE_POLICIES, NODE_PROFILE_NAME, NODE_ROLE_NAME};
 
@@ -110,6 +113,9 @@ pub struct WorldOptions {
     pub node_policies: Vec<String>,
     /// CIDR of the new subnet (the seed: [`NEW_SUBNET_CIDR`]).
     pub new_subnet_cidr: String,
+    /// Dual-stack: IPv6 on the VPC and the new subnet, an egress-only gateway (`::/0` on the new subnet's
+    /// table), an IPv6 cluster with a public-only endpoint, an IPv6 address per node ([`dual_stack`]).
+    pub dual_stack: bool,
 }
 
 impl Default for WorldOptions {
@@ -126,6 +132,7 @@ impl Default for WorldOptions {
             dns_support: true,
             node_policies: NODE_POLICIES.iter().map(|p| p.to_string()).collect(),
             new_subnet_cidr: NEW_SUBNET_CIDR.to_owned(),
+            dual_stack: false,
         }
     }
 }
@@ -343,14 +350,16 @@ impl World {
         w.state_table = steps::state_table(&w.sdk).await?;
         w.build_nat_subnets(&opts).await?;
         w.route_new_subnet(opts.routing).await?;
+        w.build_ipv6_network(&opts).await?;
         w.cluster_security_group_id = w.cluster_security_group().await?;
         w.build_endpoints(&opts).await?;
         w.build_filters(&opts).await?;
-        w.create_cluster(&opts.cluster_endpoint).await?;
+        w.create_cluster_for(&opts).await?;
         w.create_node_identity(&opts.node_policies).await?;
         w.asg_name = w.create_nodegroup(&opts).await?;
         w.wait_for_instances(opts.desired_capacity.max(0) as usize)
             .await?;
+        w.assign_nodes_ipv6(&opts).await?;
         w.associate_node_profile().await?;
         Ok(w)
     }

@@ -3,10 +3,12 @@
 use std::collections::HashMap;
 
 use aws_sdk_ec2::types::{
-    IpPermission, RouteState, RuleAction, State, VpcAttributeName, VpcEndpointType,
+    InternetGatewayAttachment, IpPermission, RouteState, RuleAction, State, VpcAttributeName,
+    VpcEndpointType,
 };
+use aws_sdk_eks::types::{IpFamily, VpcConfigResponse};
 
-use super::cidr::{ip, Cidr};
+use super::cidr::{ip, Cidr, Cidr6, Prefix};
 use super::model::{
     Cluster, Endpoint, EndpointKind, Nacl, NaclEntry, Nat, Network, Route, RouteDest, RouteTable,
     SecurityGroup, SgRule, Subnet, Vpc,
@@ -15,13 +17,15 @@ use crate::util::Context;
 use crate::Error;
 
 type Ec2 = aws_sdk_ec2::Client;
+/// Gateway id → the VPCs it is attached to.
+type Gateways = HashMap<String, Vec<String>>;
 
 /// Every VPC of the account with what decides its egress.
 pub async fn load_network(ec2: &Ec2) -> Result<Network, Error> {
     let (vpcs, subnets, tables, nacls) =
         tokio::try_join!(vpcs(ec2), subnets(ec2), route_tables(ec2), nacls(ec2))?;
-    let (groups, endpoints, nats, igws) =
-        tokio::try_join!(groups(ec2), endpoints(ec2), nats(ec2), igws(ec2))?;
+    let (groups, endpoints, nats, (igws, eigws)) =
+        tokio::try_join!(groups(ec2), endpoints(ec2), nats(ec2), gateways(ec2))?;
     let mut net = Network {
         vpcs,
         subnets,
@@ -31,14 +35,15 @@ pub async fn load_network(ec2: &Ec2) -> Result<Network, Error> {
         endpoints,
         nats,
         igws,
+        eigws,
         ..Network::default()
     };
     net.prefix_lists = prefix_lists(ec2, &net).await?;
     Ok(net)
 }
 
-/// Endpoint access of the cluster. moto omits the access fields unless they were set at creation: both
-/// `false` (which EKS never allows) is read as the AWS default, public only from `0.0.0.0/0`.
+/// Endpoint access and IP family of the cluster. moto omits the access fields unless they were set at
+/// creation: both `false` (which EKS never allows) is read as the AWS default, public only from `0.0.0.0/0`.
 pub async fn load_cluster(eks: &aws_sdk_eks::Client, name: &str) -> Result<Cluster, Error> {
     let out = eks
         .describe_cluster()
@@ -46,9 +51,11 @@ pub async fn load_cluster(eks: &aws_sdk_eks::Client, name: &str) -> Result<Clust
         .send()
         .await
         .context(format!("eks:DescribeCluster {name}"))?;
-    let config = out
+    let cluster = out
         .cluster()
-        .and_then(|c| c.resources_vpc_config())
+        .ok_or_else(|| format!("eks:DescribeCluster {name} returned no cluster"))?;
+    let config = cluster
+        .resources_vpc_config()
         .ok_or_else(|| format!("cluster {name} has no resourcesVpcConfig"))?;
     let (mut public, private) = (
         config.endpoint_public_access(),
@@ -57,14 +64,10 @@ pub async fn load_cluster(eks: &aws_sdk_eks::Client, name: &str) -> Result<Clust
     if !public && !private {
         public = true;
     }
-    let mut cidrs: Vec<Cidr> = config
-        .public_access_cidrs()
-        .iter()
-        .filter_map(|c| Cidr::parse(c))
-        .collect();
-    if cidrs.is_empty() {
-        cidrs.extend(Cidr::parse("0.0.0.0/0"));
-    }
+    let ipv6 = cluster
+        .kubernetes_network_config()
+        .and_then(|k| k.ip_family())
+        == Some(&IpFamily::Ipv6);
     let mut security_groups: Vec<String> = config
         .cluster_security_group_id()
         .map(str::to_owned)
@@ -74,10 +77,35 @@ pub async fn load_cluster(eks: &aws_sdk_eks::Client, name: &str) -> Result<Clust
     Ok(Cluster {
         private_access: private,
         public_access: public,
-        public_access_cidrs: cidrs,
+        public_access_cidrs: public_access_cidrs(config),
+        ipv6,
+        endpoint: cluster.endpoint().unwrap_or_default().to_owned(),
         security_groups,
         subnets: config.subnet_ids().to_vec(),
     })
+}
+
+/// `publicAccessCidrs` of both families; none set means the AWS default, `0.0.0.0/0`.
+fn public_access_cidrs(config: &VpcConfigResponse) -> Vec<Prefix> {
+    let listed = config.public_access_cidrs();
+    if listed.is_empty() {
+        return Prefix::parse("0.0.0.0/0").into_iter().collect();
+    }
+    listed.iter().filter_map(|c| Prefix::parse(c)).collect()
+}
+
+/// The IPv6 CIDRs of `(association state, CIDR)` pairs whose association is still in force. moto reports a
+/// subnet's association state as a nested text (`"{'State': 'associated'}"`), so anything but a
+/// disassociating, disassociated or failed association counts.
+fn live_ipv6_cidrs<'a>(
+    associations: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> Vec<Cidr6> {
+    associations
+        .filter(|(state, _)| {
+            state.is_none_or(|s| !s.contains("disassociat") && !s.contains("fail"))
+        })
+        .filter_map(|(_, cidr)| cidr.and_then(Cidr6::parse))
+        .collect()
 }
 
 async fn vpcs(ec2: &Ec2) -> Result<HashMap<String, Vpc>, Error> {
@@ -99,12 +127,17 @@ async fn vpcs(ec2: &Ec2) -> Result<HashMap<String, Vpc>, Error> {
                 cidrs.push(c);
             }
         }
+        let ipv6_cidrs = live_ipv6_cidrs(v.ipv6_cidr_block_association_set().iter().map(|a| {
+            let state = a.ipv6_cidr_block_state().and_then(|s| s.state());
+            (state.map(|s| s.as_str()), a.ipv6_cidr_block())
+        }));
         let dns_support = vpc_attribute(ec2, id, VpcAttributeName::EnableDnsSupport).await?;
         let dns_hostnames = vpc_attribute(ec2, id, VpcAttributeName::EnableDnsHostnames).await?;
         vpcs.insert(
             id.to_owned(),
             Vpc {
                 cidrs,
+                ipv6_cidrs,
                 dns_support,
                 dns_hostnames,
             },
@@ -141,6 +174,10 @@ async fn subnets(ec2: &Ec2) -> Result<HashMap<String, Subnet>, Error> {
             let subnet = Subnet {
                 vpc_id: s.vpc_id()?.to_owned(),
                 cidr: Cidr::parse(s.cidr_block()?)?,
+                ipv6_cidrs: live_ipv6_cidrs(s.ipv6_cidr_block_association_set().iter().map(|a| {
+                    let state = a.ipv6_cidr_block_state().and_then(|s| s.state());
+                    (state.map(|s| s.as_str()), a.ipv6_cidr_block())
+                })),
             };
             Some((s.subnet_id()?.to_owned(), subnet))
         })
@@ -170,10 +207,13 @@ async fn route_tables(ec2: &Ec2) -> Result<Vec<RouteTable>, Error> {
         .collect())
 }
 
-/// IPv4 and prefix-list routes (IPv6 ones are left out).
+/// IPv4, IPv6 and prefix-list routes.
 fn route(r: &aws_sdk_ec2::types::Route) -> Option<Route> {
-    let dest = match (r.destination_cidr_block(), r.destination_prefix_list_id()) {
-        (Some(c), _) => RouteDest::Cidr(Cidr::parse(c)?),
+    let cidr = r
+        .destination_cidr_block()
+        .or(r.destination_ipv6_cidr_block());
+    let dest = match (cidr, r.destination_prefix_list_id()) {
+        (Some(c), _) => RouteDest::Cidr(Prefix::parse(c)?),
         (None, Some(pl)) => RouteDest::PrefixList(pl.to_owned()),
         (None, None) => return None,
     };
@@ -217,7 +257,7 @@ fn nacl_entry(e: &aws_sdk_ec2::types::NetworkAclEntry) -> Option<NaclEntry> {
         egress: e.egress()?,
         protocol: e.protocol()?.to_owned(),
         ports,
-        cidr: Cidr::parse(e.cidr_block()?)?,
+        cidr: Prefix::parse(e.cidr_block().or(e.ipv6_cidr_block())?)?,
         allow: e.rule_action() == Some(&RuleAction::Allow),
     })
 }
@@ -249,7 +289,9 @@ fn sg_rule(p: &IpPermission) -> SgRule {
         cidrs: p
             .ip_ranges()
             .iter()
-            .filter_map(|r| r.cidr_ip().and_then(Cidr::parse))
+            .filter_map(|r| r.cidr_ip())
+            .chain(p.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6()))
+            .filter_map(Prefix::parse)
             .collect(),
         prefix_lists: p
             .prefix_list_ids()
@@ -327,34 +369,48 @@ async fn nats(ec2: &Ec2) -> Result<HashMap<String, Nat>, Error> {
         .collect())
 }
 
-async fn igws(ec2: &Ec2) -> Result<HashMap<String, Vec<String>>, Error> {
-    let out = ec2
-        .describe_internet_gateways()
-        .send()
-        .await
-        .context("ec2:DescribeInternetGateways")?;
-    Ok(out
-        .internet_gateways()
+/// Internet gateways and egress-only internet gateways: id → the VPCs each is attached to.
+async fn gateways(ec2: &Ec2) -> Result<(Gateways, Gateways), Error> {
+    let (igws, eigws) = tokio::try_join!(
+        async {
+            let out = ec2.describe_internet_gateways().send().await;
+            out.context("ec2:DescribeInternetGateways")
+        },
+        async {
+            let out = ec2.describe_egress_only_internet_gateways().send().await;
+            out.context("ec2:DescribeEgressOnlyInternetGateways")
+        },
+    )?;
+    let igws = igws.internet_gateways().iter().filter_map(|g| {
+        let id = g.internet_gateway_id()?;
+        Some((id.to_owned(), attached_vpcs(g.attachments())))
+    });
+    let eigws = eigws
+        .egress_only_internet_gateways()
         .iter()
         .filter_map(|g| {
-            let vpcs = g
-                .attachments()
-                .iter()
-                .filter(|a| {
-                    matches!(
-                        a.state().map(|s| s.as_str()),
-                        Some("available" | "attached")
-                    )
-                })
-                .filter_map(|a| a.vpc_id().map(str::to_owned))
-                .collect();
-            Some((g.internet_gateway_id()?.to_owned(), vpcs))
+            let id = g.egress_only_internet_gateway_id()?;
+            Some((id.to_owned(), attached_vpcs(g.attachments())))
+        });
+    Ok((igws.collect(), eigws.collect()))
+}
+
+/// VPCs a gateway is attached to (`available` or `attached`).
+fn attached_vpcs(attachments: &[InternetGatewayAttachment]) -> Vec<String> {
+    attachments
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.state().map(|s| s.as_str()),
+                Some("available" | "attached")
+            )
         })
-        .collect())
+        .filter_map(|a| a.vpc_id().map(str::to_owned))
+        .collect()
 }
 
 /// Entries of every prefix list a route or a security group rule refers to.
-async fn prefix_lists(ec2: &Ec2, net: &Network) -> Result<HashMap<String, Vec<Cidr>>, Error> {
+async fn prefix_lists(ec2: &Ec2, net: &Network) -> Result<HashMap<String, Vec<Prefix>>, Error> {
     let known = ec2
         .describe_managed_prefix_lists()
         .send()
@@ -394,7 +450,7 @@ async fn prefix_lists(ec2: &Ec2, net: &Network) -> Result<HashMap<String, Vec<Ci
         let cidrs = entries
             .entries()
             .iter()
-            .filter_map(|e| e.cidr().and_then(Cidr::parse))
+            .filter_map(|e| e.cidr().and_then(Prefix::parse))
             .collect();
         lists.insert(id, cidrs);
     }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::cidr::{Cidr, Span};
+use super::cidr::{Cidr, Cidr6, Family, Prefix, Span};
 
 /// Everything about an account's VPC networking that decides egress.
 #[derive(Debug, Clone, Default)]
@@ -14,16 +14,20 @@ pub struct Network {
     pub nacls: Vec<Nacl>,
     pub groups: HashMap<String, SecurityGroup>,
     pub endpoints: Vec<Endpoint>,
-    /// Prefix list id → its IPv4 CIDRs.
-    pub prefix_lists: HashMap<String, Vec<Cidr>>,
+    /// Prefix list id → its CIDRs (IPv4 and IPv6 entries).
+    pub prefix_lists: HashMap<String, Vec<Prefix>>,
     pub nats: HashMap<String, Nat>,
     /// Internet gateway id → VPCs it is attached to.
     pub igws: HashMap<String, Vec<String>>,
+    /// Egress-only internet gateway id → VPCs it is attached to.
+    pub eigws: HashMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Vpc {
     pub cidrs: Vec<Cidr>,
+    /// Associated IPv6 CIDRs (none for an IPv4-only VPC).
+    pub ipv6_cidrs: Vec<Cidr6>,
     pub dns_support: bool,
     pub dns_hostnames: bool,
 }
@@ -32,6 +36,8 @@ pub struct Vpc {
 pub struct Subnet {
     pub vpc_id: String,
     pub cidr: Cidr,
+    /// Associated IPv6 CIDRs (inside the VPC's).
+    pub ipv6_cidrs: Vec<Cidr6>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -45,7 +51,8 @@ pub struct RouteTable {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteDest {
-    Cidr(Cidr),
+    /// `DestinationCidrBlock` or `DestinationIpv6CidrBlock`.
+    Cidr(Prefix),
     PrefixList(String),
 }
 
@@ -74,7 +81,8 @@ pub struct NaclEntry {
     pub protocol: String,
     /// Inclusive TCP/UDP port range; `None` means every port.
     pub ports: Option<(u16, u16)>,
-    pub cidr: Cidr,
+    /// `CidrBlock` or `Ipv6CidrBlock`: an entry judges traffic of its own family only.
+    pub cidr: Prefix,
     pub allow: bool,
 }
 
@@ -91,7 +99,8 @@ pub struct SgRule {
     pub protocol: String,
     pub from_port: Option<i32>,
     pub to_port: Option<i32>,
-    pub cidrs: Vec<Cidr>,
+    /// `IpRanges` and `Ipv6Ranges`.
+    pub cidrs: Vec<Prefix>,
     pub prefix_lists: Vec<String>,
     pub groups: Vec<String>,
 }
@@ -133,7 +142,12 @@ pub struct Nat {
 pub struct Cluster {
     pub private_access: bool,
     pub public_access: bool,
-    pub public_access_cidrs: Vec<Cidr>,
+    /// IPv4 and IPv6 entries.
+    pub public_access_cidrs: Vec<Prefix>,
+    /// `kubernetesNetworkConfig.ipFamily` is `ipv6`.
+    pub ipv6: bool,
+    /// The API server endpoint URL (`https://….eks.amazonaws.com`, `https://….api.aws` when dual-stack).
+    pub endpoint: String,
     /// The cluster security group and the additional ones.
     pub security_groups: Vec<String>,
     pub subnets: Vec<String>,
@@ -146,6 +160,8 @@ pub struct Node {
     pub vpc_id: String,
     pub private_ip: u32,
     pub public_ip: Option<u32>,
+    /// The instance's IPv6 addresses (global unicast when its subnet is dual-stack).
+    pub ipv6_addresses: Vec<u128>,
     pub security_groups: Vec<String>,
 }
 
@@ -175,29 +191,42 @@ impl Network {
     }
 
     pub fn igw_attached(&self, igw_id: &str, vpc_id: &str) -> bool {
-        self.igws
-            .get(igw_id)
-            .is_some_and(|vpcs| vpcs.iter().any(|v| v == vpc_id))
+        attached(&self.igws, igw_id, vpc_id)
     }
 
-    /// The address spans a route's destination covers (a prefix list resolves to its CIDRs).
-    pub fn route_spans(&self, route: &Route) -> Vec<Span> {
+    pub fn eigw_attached(&self, eigw_id: &str, vpc_id: &str) -> bool {
+        attached(&self.eigws, eigw_id, vpc_id)
+    }
+
+    /// The address spans of `family` a route's destination covers (a prefix list resolves to its CIDRs).
+    pub fn route_spans(&self, route: &Route, family: Family) -> Vec<Span> {
         match &route.dest {
-            RouteDest::Cidr(c) => vec![c.span()],
-            RouteDest::PrefixList(id) => self.prefix_list_spans(id),
+            RouteDest::Cidr(c) => c.span_in(family).into_iter().collect(),
+            RouteDest::PrefixList(id) => self.prefix_list_spans(id, family),
         }
     }
 
-    pub fn prefix_list_spans(&self, id: &str) -> Vec<Span> {
+    pub fn prefix_list_spans(&self, id: &str, family: Family) -> Vec<Span> {
         self.prefix_lists
             .get(id)
-            .map(|cidrs| cidrs.iter().map(|c| c.span()).collect())
+            .map(|cidrs| cidrs.iter().filter_map(|c| c.span_in(family)).collect())
             .unwrap_or_default()
+    }
+
+    /// The VPC's own IPv6 CIDRs, with those of its subnets.
+    pub fn vpc_ipv6_cidrs(&self, vpc_id: &str) -> Vec<Cidr6> {
+        let subnets = self.subnets.values().filter(|s| s.vpc_id == vpc_id);
+        let vpc = self.vpcs.get(vpc_id).map(|v| v.ipv6_cidrs.as_slice());
+        vpc.unwrap_or_default()
+            .iter()
+            .chain(subnets.flat_map(|s| s.ipv6_cidrs.iter()))
+            .copied()
+            .collect()
     }
 
     /// Subnets of `vpc_id` other than `except` whose table sends `0.0.0.0/0` to `nat_id`.
     pub fn nat_serves_others(&self, nat_id: &str, vpc_id: &str, except: &str) -> bool {
-        let default = Cidr::parse("0.0.0.0/0").map(RouteDest::Cidr);
+        let default = Prefix::parse("0.0.0.0/0").map(RouteDest::Cidr);
         self.tables.iter().filter(|t| t.vpc_id == vpc_id).any(|t| {
             t.subnets.iter().any(|s| s != except)
                 && t.routes
@@ -205,4 +234,10 @@ impl Network {
                     .any(|r| Some(&r.dest) == default.as_ref() && r.target == nat_id)
         })
     }
+}
+
+fn attached(gateways: &HashMap<String, Vec<String>>, id: &str, vpc_id: &str) -> bool {
+    gateways
+        .get(id)
+        .is_some_and(|vpcs| vpcs.iter().any(|v| v == vpc_id))
 }

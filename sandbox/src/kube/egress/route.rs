@@ -1,8 +1,9 @@
-//! Hop 2 (route, longest-prefix match over elementary intervals) and hop 5 (what lies behind the deciding
-//! route: NAT gateway, internet gateway, firewall endpoint, or something the sandbox cannot see beyond).
+//! Hop 2 (route, longest-prefix match over elementary intervals of one address family) and hop 5 (what lies
+//! behind the deciding route: NAT gateway, internet gateway, egress-only internet gateway, firewall
+//! endpoint, or something the sandbox cannot see beyond).
 
-use super::cidr::{elementary, Span};
-use super::model::{EndpointKind, Nat, Network, Node, Route, RouteTable};
+use super::cidr::{elementary, subtract_all, Family, Prefix, Span};
+use super::model::{EndpointKind, Nat, Network, Node, Route, RouteDest, RouteTable};
 use super::Verdict;
 
 /// Targets that carry traffic somewhere the model cannot follow (never a blocker, never a pass).
@@ -10,19 +11,21 @@ const OPAQUE: [&str; 8] = [
     "tgw-", "vgw-", "pcx-", "eni-", "i-", "lgw-", "cagw-", "arn:",
 ];
 
-/// Route and next hop for `set` from `node`'s subnet. Also returns the public addresses the traffic leaves
-/// from (NAT public IPs, the instance's public IP behind an IGW) for the `publicAccessCidrs` check.
+/// Route and next hop for `set` (addresses of `family`) from `node`'s subnet. Also returns the public
+/// addresses the traffic leaves from (NAT public IPs, the instance's public IPv4 behind an IGW, its IPv6
+/// addresses behind an IGW or egress-only IGW) for the `publicAccessCidrs` check.
 pub fn route_hop(
     net: &Network,
     table: &RouteTable,
     set: &[Span],
     node: &Node,
-) -> (Verdict, Vec<u32>) {
-    let deciding = deciding_routes(net, table, set);
+    family: Family,
+) -> (Verdict, Vec<u128>) {
+    let deciding = deciding_routes(net, table, set, family);
     let mut verdicts = Vec::new();
     let mut sources = Vec::new();
     if deciding.iter().any(Option::is_none) {
-        verdicts.push(unrouted(table, set));
+        verdicts.push(unrouted(net, table, set, family));
     }
     let mut seen: Vec<&Route> = Vec::new();
     for route in deciding.into_iter().flatten() {
@@ -30,23 +33,24 @@ pub fn route_hop(
             continue;
         }
         seen.push(route);
-        let (verdict, from) = next_hop(net, route, node);
+        let (verdict, from) = next_hop(net, route, node, family);
         verdicts.push(verdict);
         sources.extend(from);
     }
     (Verdict::any_of(verdicts), sources)
 }
 
-/// For each elementary interval of `set`, the most specific route containing it (if any).
+/// For each elementary interval of `set`, the most specific route of `family` containing it (if any).
 fn deciding_routes<'a>(
     net: &Network,
     table: &'a RouteTable,
     set: &[Span],
+    family: Family,
 ) -> Vec<Option<&'a Route>> {
     let routes: Vec<(Span, &Route)> = table
         .routes
         .iter()
-        .flat_map(|r| net.route_spans(r).into_iter().map(move |s| (s, r)))
+        .flat_map(|r| net.route_spans(r, family).into_iter().map(move |s| (s, r)))
         .collect();
     let bounds: Vec<Span> = routes.iter().map(|(s, _)| *s).collect();
     elementary(set, &bounds)
@@ -61,13 +65,14 @@ fn deciding_routes<'a>(
         .collect()
 }
 
-/// No route for (part of) the destination: blocked, unless the table sends traffic somewhere opaque.
-fn unrouted(table: &RouteTable, set: &[Span]) -> Verdict {
+/// No route for (part of) the destination: blocked, unless the table sends traffic of the family somewhere
+/// opaque (for IPv6: some space outside the VPC's own IPv6 CIDRs).
+fn unrouted(net: &Network, table: &RouteTable, set: &[Span], family: Family) -> Verdict {
     let elsewhere = table
         .routes
         .iter()
-        .find(|r| OPAQUE.iter().any(|p| r.target.starts_with(p)));
-    let what = super::cidr::describe(set);
+        .find(|r| OPAQUE.iter().any(|p| r.target.starts_with(p)) && carries(net, table, r, family));
+    let what = super::cidr::describe(set, family);
     match elsewhere {
         Some(r) => Verdict::Unknown(format!(
             "{} has no route for {what}, but routes traffic to {} (a path the sandbox cannot follow)",
@@ -77,7 +82,23 @@ fn unrouted(table: &RouteTable, set: &[Span]) -> Verdict {
     }
 }
 
-fn next_hop(net: &Network, route: &Route, node: &Node) -> (Verdict, Vec<u32>) {
+/// The route carries traffic of `family` that can leave the VPC: for IPv4 any route but an IPv6 one (as
+/// before IPv6 routes were read), for IPv6 one covering space outside the VPC's own IPv6 CIDRs.
+fn carries(net: &Network, table: &RouteTable, route: &Route, family: Family) -> bool {
+    match family {
+        Family::V4 => !matches!(route.dest, RouteDest::Cidr(Prefix::V6(_))),
+        Family::V6 => {
+            let own: Vec<Span> = net
+                .vpc_ipv6_cidrs(&table.vpc_id)
+                .iter()
+                .map(|c| c.span())
+                .collect();
+            !subtract_all(net.route_spans(route, family), &own).is_empty()
+        }
+    }
+}
+
+fn next_hop(net: &Network, route: &Route, node: &Node, family: Family) -> (Verdict, Vec<u128>) {
     let t = route.target.as_str();
     if route.blackhole {
         return (
@@ -88,6 +109,13 @@ fn next_hop(net: &Network, route: &Route, node: &Node) -> (Verdict, Vec<u32>) {
     if t == "local" {
         return (Verdict::Pass, vec![]);
     }
+    match family {
+        Family::V4 => ipv4_next_hop(net, t, node),
+        Family::V6 => ipv6_next_hop(net, t, node),
+    }
+}
+
+fn ipv4_next_hop(net: &Network, t: &str, node: &Node) -> (Verdict, Vec<u128>) {
     if t.starts_with("igw-") {
         return igw_hop(net, t, node);
     }
@@ -111,9 +139,33 @@ fn next_hop(net: &Network, route: &Route, node: &Node) -> (Verdict, Vec<u32>) {
     )
 }
 
-fn igw_hop(net: &Network, igw: &str, node: &Node) -> (Verdict, Vec<u32>) {
+/// IPv6 leaves from the instance's own global addresses: an attached internet gateway or egress-only
+/// internet gateway passes (no public IPv4 needed); a NAT gateway carries IPv6 only as NAT64.
+fn ipv6_next_hop(net: &Network, t: &str, node: &Node) -> (Verdict, Vec<u128>) {
+    let attached = if t.starts_with("igw-") {
+        Some(net.igw_attached(t, &node.vpc_id))
+    } else if t.starts_with("eigw-") {
+        Some(net.eigw_attached(t, &node.vpc_id))
+    } else {
+        None
+    };
+    let verdict = match attached {
+        Some(true) => return (Verdict::Pass, node.ipv6_addresses.clone()),
+        Some(false) => Verdict::Blocked(format!(
+            "dead: {t} is not attached to {} (or does not exist)",
+            node.vpc_id
+        )),
+        None if t.starts_with("nat-") => Verdict::Unknown(format!(
+            "{t} is a NAT gateway: it carries IPv6 only as NAT64 (64:ff9b::/96 with DNS64), which the sandbox does not follow"
+        )),
+        None => Verdict::Unknown(format!("the sandbox cannot see beyond {t} for IPv6")),
+    };
+    (verdict, vec![])
+}
+
+fn igw_hop(net: &Network, igw: &str, node: &Node) -> (Verdict, Vec<u128>) {
     match (net.igw_attached(igw, &node.vpc_id), node.public_ip) {
-        (true, Some(ip)) => (Verdict::Pass, vec![ip]),
+        (true, Some(ip)) => (Verdict::Pass, vec![u128::from(ip)]),
         (true, None) => (
             Verdict::Blocked(format!(
                 "igw-without-public-ip: {igw} needs a public IPv4 on the instance"
@@ -141,7 +193,7 @@ fn endpoint_hop(net: &Network, id: &str) -> Verdict {
     }
 }
 
-fn nat_hop(net: &Network, nat_id: &str, node: &Node) -> (Verdict, Vec<u32>) {
+fn nat_hop(net: &Network, nat_id: &str, node: &Node) -> (Verdict, Vec<u128>) {
     let Some(nat) = net.nats.get(nat_id) else {
         return (
             Verdict::Blocked(format!("dead: NAT gateway {nat_id} no longer exists")),
@@ -161,7 +213,10 @@ fn nat_hop(net: &Network, nat_id: &str, node: &Node) -> (Verdict, Vec<u32>) {
         "pending" => Verdict::Unknown(format!("{nat_id} is still pending")),
         state => Verdict::Blocked(format!("dead: NAT gateway {nat_id} is {state}")),
     };
-    (verdict, nat.public_ips.clone())
+    (
+        verdict,
+        nat.public_ips.iter().copied().map(u128::from).collect(),
+    )
 }
 
 /// The NAT's own way out: its subnet's table for the public internet.
@@ -169,8 +224,8 @@ fn nat_egress(net: &Network, nat_id: &str, nat: &Nat) -> Verdict {
     let Some(table) = net.table_of(&nat.subnet_id, &nat.vpc_id) else {
         return Verdict::Unknown(format!("no route table found for {}", nat.subnet_id));
     };
-    let set = public_set(net, &nat.vpc_id);
-    let verdicts = deciding_routes(net, table, &set).into_iter().map(|route| match route {
+    let set = public_set(net, &nat.vpc_id, Family::V4);
+    let verdicts = deciding_routes(net, table, &set, Family::V4).into_iter().map(|route| match route {
         None => Verdict::Blocked(format!(
             "nat-without-internet: {nat_id}'s subnet {} uses {}, which has no route to the internet",
             nat.subnet_id, table.id
@@ -197,8 +252,8 @@ fn firewall_egress(net: &Network, id: &str, vpc_id: &str) -> Verdict {
     else {
         return Verdict::Unknown(format!("no route table found for the subnet of {id}"));
     };
-    let set = public_set(net, vpc_id);
-    let verdicts = deciding_routes(net, table, &set)
+    let set = public_set(net, vpc_id, Family::V4);
+    let verdicts = deciding_routes(net, table, &set, Family::V4)
         .into_iter()
         .map(|route| match route {
             None => Verdict::Blocked(format!(
@@ -224,12 +279,13 @@ fn attached(net: &Network, igw: &str, vpc_id: &str) -> Verdict {
     }
 }
 
-/// The public internet as seen from `vpc_id`.
-pub fn public_set(net: &Network, vpc_id: &str) -> Vec<Span> {
-    let cidrs = net
-        .vpcs
-        .get(vpc_id)
-        .map(|v| v.cidrs.clone())
-        .unwrap_or_default();
-    super::cidr::public_space(&cidrs)
+/// The public internet of `family` as seen from `vpc_id`.
+pub fn public_set(net: &Network, vpc_id: &str, family: Family) -> Vec<Span> {
+    match family {
+        Family::V4 => {
+            let cidrs = net.vpcs.get(vpc_id).map(|v| v.cidrs.as_slice());
+            super::cidr::public_space(cidrs.unwrap_or_default())
+        }
+        Family::V6 => super::cidr::public_space6(&net.vpc_ipv6_cidrs(vpc_id)),
+    }
 }

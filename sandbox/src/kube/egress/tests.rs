@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::cidr::{ip, Cidr};
+use super::cidr::{ip, Cidr, Cidr6};
 use super::model::*;
 use super::*;
 
@@ -10,8 +10,13 @@ fn c(text: &str) -> Cidr {
     Cidr::parse(text).expect("test CIDR")
 }
 
+/// An IPv4 or IPv6 CIDR.
+fn pfx(text: &str) -> Prefix {
+    Prefix::parse(text).expect("test prefix")
+}
+
 fn route(dest: &str, target: &str) -> Route {
-    let dest = match Cidr::parse(dest) {
+    let dest = match Prefix::parse(dest) {
         Some(cidr) => RouteDest::Cidr(cidr),
         None => RouteDest::PrefixList(dest.to_owned()),
     };
@@ -37,7 +42,7 @@ fn table(id: &str, subnet: &str, routes: &[(&str, &str)]) -> RouteTable {
 fn allow_all() -> SgRule {
     SgRule {
         protocol: "-1".into(),
-        cidrs: vec![c("0.0.0.0/0")],
+        cidrs: vec![pfx("0.0.0.0/0")],
         ..SgRule::default()
     }
 }
@@ -64,7 +69,7 @@ fn nacl_entry(
         egress,
         protocol: protocol.into(),
         ports,
-        cidr: c("0.0.0.0/0"),
+        cidr: pfx("0.0.0.0/0"),
         allow,
     }
 }
@@ -79,6 +84,7 @@ fn seed() -> Network {
                 cidrs: vec![c("10.42.0.0/16")],
                 dns_support: true,
                 dns_hostnames: true,
+                ..Vpc::default()
             },
         )]),
         subnets: subnets(),
@@ -100,7 +106,10 @@ fn seed() -> Network {
             EndpointKind::GatewayLoadBalancer,
             &["subnet-fw"],
         )],
-        prefix_lists: HashMap::from([("pl-s3".into(), vec![c("52.216.0.0/15"), c("3.5.0.0/19")])]),
+        prefix_lists: HashMap::from([(
+            "pl-s3".into(),
+            vec![pfx("52.216.0.0/15"), pfx("3.5.0.0/19")],
+        )]),
         nats: HashMap::from([
             ("nat-ok".into(), nat("available", "subnet-pub", "52.10.0.1")),
             ("nat-gone".into(), nat("deleted", "subnet-pub", "52.10.0.2")),
@@ -118,6 +127,7 @@ fn seed() -> Network {
             ),
         ]),
         igws: HashMap::from([("igw-1".into(), vec!["vpc-1".into()])]),
+        eigws: HashMap::new(),
     }
 }
 
@@ -137,6 +147,7 @@ fn subnets() -> HashMap<String, Subnet> {
             Subnet {
                 vpc_id: "vpc-1".into(),
                 cidr: c(cidr),
+                ipv6_cidrs: vec![],
             },
         )
     })
@@ -169,7 +180,7 @@ fn groups() -> HashMap<String, SecurityGroup> {
         protocol: "tcp".into(),
         from_port: Some(443),
         to_port: Some(443),
-        cidrs: vec![c("10.42.0.0/16")],
+        cidrs: vec![pfx("10.42.0.0/16")],
         ..SgRule::default()
     };
     let endpoint_sg = SecurityGroup {
@@ -204,7 +215,9 @@ fn cluster() -> Cluster {
     Cluster {
         private_access: true,
         public_access: true,
-        public_access_cidrs: vec![c("0.0.0.0/0")],
+        public_access_cidrs: vec![pfx("0.0.0.0/0")],
+        ipv6: false,
+        endpoint: "https://0123456789ABCDEF.gr7.us-west-2.eks.amazonaws.com".into(),
         security_groups: vec!["sg-cluster".into()],
         subnets: vec!["subnet-priv".into()],
     }
@@ -216,6 +229,7 @@ fn node() -> Node {
         vpc_id: "vpc-1".into(),
         private_ip: ip("10.42.200.5").unwrap_or_default(),
         public_ip: None,
+        ipv6_addresses: vec![],
         security_groups: vec!["sg-cluster".into()],
     }
 }
@@ -408,7 +422,7 @@ fn security_groups_must_allow_https_out_and_peers_must_let_it_in() {
                 protocol: "tcp".into(),
                 from_port: Some(80),
                 to_port: Some(80),
-                cidrs: vec![c("0.0.0.0/0")],
+                cidrs: vec![pfx("0.0.0.0/0")],
                 ..SgRule::default()
             }],
             ..SecurityGroup::default()
@@ -422,7 +436,7 @@ fn security_groups_must_allow_https_out_and_peers_must_let_it_in() {
     // Egress to a part of the internet only: unknown.
     net.groups.get_mut("sg-web-only").expect("group").egress[0] = SgRule {
         protocol: "-1".into(),
-        cidrs: vec![c("52.0.0.0/8")],
+        cidrs: vec![pfx("52.0.0.0/8")],
         ..SgRule::default()
     };
     assert!(matches!(
@@ -506,14 +520,14 @@ fn public_only_endpoint_checks_the_egress_address() {
     new_routes(&mut net, &[("0.0.0.0/0", "nat-ok")]);
     let mut cluster = cluster();
     cluster.private_access = false;
-    cluster.public_access_cidrs = vec![c("203.0.113.0/24")];
+    cluster.public_access_cidrs = vec![pfx("203.0.113.0/24")];
     let p = paths(&net, &cluster, &node());
     assert!(
         blocked_with(&p["cluster-api"], "public-access-cidrs"),
         "{:?}",
         p["cluster-api"]
     );
-    cluster.public_access_cidrs.push(c("52.10.0.1/32"));
+    cluster.public_access_cidrs.push(pfx("52.10.0.1/32"));
     assert!(joins_with(&net, &cluster, &node()));
 }
 
@@ -531,5 +545,343 @@ fn verdicts_combine_in_series_and_in_parallel() {
     assert_eq!(
         Verdict::any_of(vec![Verdict::Pass, Verdict::Pass]),
         Verdict::Pass
+    );
+}
+
+// ---- IPv6 (dual-stack) ----
+
+const VPC_V6: &str = "2600:1f14:abcd:1200::/56";
+const NODE_V6: &str = "2600:1f14:abcd:12c0::5";
+/// TEST-NET-2: never the NAT's address.
+const OFFICE_V4: &str = "198.51.100.0/24";
+
+fn addr6(text: &str) -> u128 {
+    cidr::ip6(text).expect("test IPv6 address")
+}
+
+/// The seed made dual-stack the way AWS makes it: IPv6 CIDRs on the VPC and the new subnet, an attached
+/// egress-only gateway, the default NACL's IPv6 rules 101 (allow all, both ways), and `::/0` egress on the
+/// cluster SG. The new subnet's table still has the local route only.
+fn dual_stack_seed() -> Network {
+    let mut net = seed();
+    net.vpcs.get_mut("vpc-1").expect("vpc").ipv6_cidrs = Cidr6::parse(VPC_V6).into_iter().collect();
+    let new = net.subnets.get_mut("subnet-new").expect("subnet");
+    new.ipv6_cidrs = Cidr6::parse("2600:1f14:abcd:12c0::/64")
+        .into_iter()
+        .collect();
+    net.eigws.insert("eigw-1".into(), vec!["vpc-1".into()]);
+    for egress in [true, false] {
+        let mut all_v6 = nacl_entry(101, egress, "-1", None, true);
+        all_v6.cidr = pfx("::/0");
+        net.nacls[0].entries.push(all_v6);
+    }
+    let cluster_sg = net.groups.get_mut("sg-cluster").expect("sg");
+    cluster_sg.egress[0].cidrs.push(pfx("::/0"));
+    net
+}
+
+/// The dual-stack seed with `routes` on the new subnet's table, and [`ipv6_cluster`] admitting `cidrs`.
+fn dual_stack_scene(routes: &[(&str, &str)], cidrs: &[&str]) -> (Network, Cluster) {
+    let mut net = dual_stack_seed();
+    new_routes(&mut net, routes);
+    (net, ipv6_cluster(cidrs))
+}
+
+/// An IPv6 cluster with a public-only, dual-stack endpoint admitting `cidrs`.
+fn ipv6_cluster(cidrs: &[&str]) -> Cluster {
+    Cluster {
+        private_access: false,
+        ipv6: true,
+        public_access_cidrs: cidrs.iter().map(|c| pfx(c)).collect(),
+        ..cluster()
+    }
+}
+
+fn dual_stack_node() -> Node {
+    Node {
+        ipv6_addresses: vec![addr6(NODE_V6)],
+        ..node()
+    }
+}
+
+fn api_path(net: &Network, cluster: &Cluster, node: &Node) -> PathReport {
+    evaluate(net, cluster, node, "us-west-2")
+        .into_iter()
+        .find(|p| p.destination == "cluster-api")
+        .expect("cluster-api evaluated")
+}
+
+fn hop(path: &PathReport, name: &str) -> Verdict {
+    path.hops
+        .iter()
+        .find(|(h, _)| *h == name)
+        .map(|(_, v)| v.clone())
+        .expect("hop evaluated")
+}
+
+fn ipv6_path(path: &PathReport) -> &PathReport {
+    path.ipv6.as_deref().expect("an IPv6 alternative")
+}
+
+#[test]
+fn a_dual_stack_node_refused_over_ipv4_joins_through_an_egress_only_gateway() {
+    let (mut net, cluster) = dual_stack_scene(
+        &[("0.0.0.0/0", "nat-ok"), ("::/0", "eigw-1")],
+        &[OFFICE_V4, "::/0"],
+    );
+    let path = api_path(&net, &cluster, &dual_stack_node());
+    assert!(
+        blocked_with(
+            &Verdict::all_of(path.hops.iter().map(|(_, v)| v.clone()).collect()),
+            "public-access-cidrs"
+        ),
+        "the NAT's address is refused over IPv4: {path:?}"
+    );
+    assert_eq!(ipv6_path(&path).verdict(), Verdict::Pass, "{path:?}");
+    assert_eq!(ipv6_path(&path).via, "internet over IPv6");
+    assert_eq!(path.verdict(), Verdict::Pass);
+    assert!(joins_with(&net, &cluster, &dual_stack_node()));
+    // Without the IPv6 route both families are blocked.
+    new_routes(&mut net, &[("0.0.0.0/0", "nat-ok")]);
+    let verdict = api_path(&net, &cluster, &dual_stack_node()).verdict();
+    assert!(
+        blocked_with(&verdict, "public-access-cidrs")
+            && blocked_with(&verdict, "over IPv6: no route"),
+        "{verdict:?}"
+    );
+    assert!(!joins_with(&net, &cluster, &dual_stack_node()));
+}
+
+#[test]
+fn ipv4_carries_the_api_when_the_ipv6_path_is_blocked() {
+    let (net, cluster) = dual_stack_scene(&[("0.0.0.0/0", "nat-ok")], &["0.0.0.0/0", "::/0"]);
+    let path = api_path(&net, &cluster, &dual_stack_node());
+    assert!(
+        blocked_with(&hop(ipv6_path(&path), "route"), "no route"),
+        "{path:?}"
+    );
+    assert_eq!(path.verdict(), Verdict::Pass);
+    assert!(joins_with(&net, &cluster, &dual_stack_node()));
+}
+
+#[test]
+fn services_stay_on_ipv4_even_when_only_ipv6_leaves_the_subnet() {
+    let (mut net, cluster) = dual_stack_scene(&[("::/0", "eigw-1")], &["0.0.0.0/0", "::/0"]);
+    let p = paths(&net, &cluster, &dual_stack_node());
+    assert_eq!(p["cluster-api"], Verdict::Pass, "over IPv6");
+    for s in SERVICES {
+        assert!(blocked_with(&p[s], "no route"), "{s}: {:?}", p[s]);
+    }
+    assert!(!joins_with(&net, &cluster, &dual_stack_node()));
+    new_routes(&mut net, &[("::/0", "eigw-1"), ("0.0.0.0/0", "nat-ok")]);
+    assert!(joins_with(&net, &cluster, &dual_stack_node()));
+}
+
+#[test]
+fn an_ipv4_cluster_or_an_ipv4_only_endpoint_never_uses_ipv6() {
+    let mut net = dual_stack_seed();
+    new_routes(&mut net, &[("0.0.0.0/0", "nat-ok"), ("::/0", "eigw-1")]);
+    let ipv4_cluster = Cluster {
+        ipv6: false,
+        ..ipv6_cluster(&[OFFICE_V4, "::/0"])
+    };
+    let path = api_path(&net, &ipv4_cluster, &dual_stack_node());
+    assert!(path.ipv6.is_none());
+    assert!(blocked_with(&path.verdict(), "public-access-cidrs"));
+    // An IPv6 cluster whose endpoint is IPv4-only (an `eks.amazonaws.com` name, no IPv6 CIDR).
+    let ipv4_endpoint = ipv6_cluster(&[OFFICE_V4]);
+    assert!(api_path(&net, &ipv4_endpoint, &dual_stack_node())
+        .ipv6
+        .is_none());
+    // The same cluster behind a dual-stack name uses IPv6 (and `::/0` is not admitted: blocked).
+    let dual_named = Cluster {
+        endpoint: "https://0123456789ABCDEF.gr7.us-west-2.eks.api.aws:443/".into(),
+        ..ipv4_endpoint.clone()
+    };
+    let path = api_path(&net, &dual_named, &dual_stack_node());
+    assert!(blocked_with(
+        &hop(ipv6_path(&path), "public-access-cidrs"),
+        NODE_V6
+    ));
+    // Private endpoint access: the node uses the private endpoint, never IPv6.
+    let private = Cluster {
+        private_access: true,
+        ..ipv6_cluster(&["0.0.0.0/0", "::/0"])
+    };
+    assert!(api_path(&net, &private, &dual_stack_node()).ipv6.is_none());
+}
+
+#[test]
+fn an_instance_without_an_ipv6_address_is_judged_over_ipv4_alone() {
+    let (net, cluster) = dual_stack_scene(
+        &[("0.0.0.0/0", "nat-ok"), ("::/0", "eigw-1")],
+        &[OFFICE_V4, "::/0"],
+    );
+    let path = api_path(&net, &cluster, &node());
+    assert!(path.ipv6.is_none(), "{path:?}");
+    assert!(blocked_with(&path.verdict(), "public-access-cidrs"));
+    assert!(!joins_with(&net, &cluster, &node()));
+}
+
+#[test]
+fn an_ipv6_route_to_a_nat_gateway_is_unknown() {
+    let (net, cluster) = dual_stack_scene(
+        &[("0.0.0.0/0", "nat-ok"), ("::/0", "nat-ok")],
+        &[OFFICE_V4, "::/0"],
+    );
+    let path = api_path(&net, &cluster, &dual_stack_node());
+    assert!(
+        matches!(hop(ipv6_path(&path), "route"), Verdict::Unknown(ref why) if why.contains("NAT64"))
+    );
+    assert!(matches!(path.verdict(), Verdict::Unknown(_)), "{path:?}");
+    assert!(
+        !joins_with(&net, &cluster, &dual_stack_node()),
+        "unknown never registers"
+    );
+}
+
+#[test]
+fn an_ipv6_path_through_a_nacl_with_only_ipv4_rules_meets_the_implicit_deny() {
+    let mut net = dual_stack_seed();
+    net.nacls[0]
+        .entries
+        .retain(|e| e.cidr.family() == cidr::Family::V4);
+    new_routes(&mut net, &[("0.0.0.0/0", "nat-ok"), ("::/0", "eigw-1")]);
+    let cluster = ipv6_cluster(&[OFFICE_V4, "::/0"]);
+    let path = api_path(&net, &cluster, &dual_stack_node());
+    let nacl = hop(ipv6_path(&path), "nacl");
+    assert!(
+        blocked_with(
+            &nacl,
+            "acl-default denies outbound TCP 443 to the public IPv6 internet"
+        ),
+        "{nacl:?}"
+    );
+    assert_eq!(
+        hop(&path, "nacl"),
+        Verdict::Pass,
+        "IPv4 rules still allow IPv4"
+    );
+    assert!(!joins_with(&net, &cluster, &dual_stack_node()));
+    // The mirror: IPv6 rules alone (::/0 spans the IPv4 numbers too) never admit IPv4.
+    for entry in &mut net.nacls[0].entries {
+        entry.cidr = pfx("::/0");
+    }
+    assert!(blocked_with(
+        &verdict_of(&net, "sts"),
+        "denies outbound TCP 443 to the public internet"
+    ));
+}
+
+#[test]
+fn ipv6_routes_are_matched_by_longest_prefix_over_overlapping_routes() {
+    let mut net = dual_stack_seed();
+    let cluster = ipv6_cluster(&["::/0"]);
+    let route_of = |net: &Network| {
+        hop(
+            ipv6_path(&api_path(net, &cluster, &dual_stack_node())),
+            "route",
+        )
+    };
+    // The more specific 2000::/3 decides all of the internet: the NAT behind ::/0 never does.
+    new_routes(&mut net, &[("::/0", "nat-ok"), ("2000::/3", "eigw-1")]);
+    assert_eq!(route_of(&net), Verdict::Pass);
+    // Reversed, the NAT decides everything.
+    new_routes(&mut net, &[("::/0", "eigw-1"), ("2000::/3", "nat-ok")]);
+    assert!(matches!(route_of(&net), Verdict::Unknown(_)));
+    // A blackholed /12 inside the egress-only default: part passes, part is dead.
+    new_routes(&mut net, &[("::/0", "eigw-1"), ("2600::/12", "eigw-1")]);
+    net.tables
+        .iter_mut()
+        .find(|t| t.id == "rtb-new")
+        .expect("table")
+        .routes[2]
+        .blackhole = true;
+    assert!(matches!(route_of(&net), Verdict::Unknown(ref why) if why.contains("blackhole")));
+    // Split routes: 2000::/4 and 3000::/4 together cover 2000::/3; one of them alone, half of it.
+    new_routes(&mut net, &[("2000::/4", "eigw-1"), ("3000::/4", "eigw-1")]);
+    assert_eq!(route_of(&net), Verdict::Pass);
+    new_routes(&mut net, &[("2000::/4", "eigw-1")]);
+    assert!(
+        matches!(route_of(&net), Verdict::Unknown(ref why) if why.contains("only part")),
+        "half of 2000::/3 only"
+    );
+    new_routes(&mut net, &[("::/0", "tgw-1")]);
+    assert!(matches!(route_of(&net), Verdict::Unknown(ref why) if why.contains("tgw-1")));
+    // A middlebox route for the VPC's own IPv6 space carries nothing to the internet: still no route.
+    new_routes(&mut net, &[("2600:1f14:abcd:12c0::/64", "eni-1")]);
+    assert!(blocked_with(&route_of(&net), "no route"));
+}
+
+#[test]
+fn ipv6_needs_its_own_route_and_an_attached_gateway_but_no_public_ipv4() {
+    let mut net = dual_stack_seed();
+    let cluster = ipv6_cluster(&["::/0"]);
+    let v6 = |net: &Network| ipv6_path(&api_path(net, &cluster, &dual_stack_node())).verdict();
+    // IPv4 transit gateways say nothing about IPv6.
+    new_routes(&mut net, &[("0.0.0.0/0", "tgw-1")]);
+    assert!(blocked_with(&v6(&net), "no route"));
+    new_routes(&mut net, &[("::/0", "eigw-detached")]);
+    assert!(blocked_with(&v6(&net), "not attached"));
+    new_routes(&mut net, &[("::/0", "igw-1")]);
+    assert_eq!(v6(&net), Verdict::Pass, "the IPv6 address is global");
+    new_routes(&mut net, &[("::/0", "pcx-1")]);
+    assert!(matches!(v6(&net), Verdict::Unknown(_)));
+}
+
+#[test]
+fn ipv6_public_access_cidrs_must_admit_an_instance_address() {
+    let mut net = dual_stack_seed();
+    new_routes(&mut net, &[("::/0", "eigw-1")]);
+    let elsewhere = ipv6_cluster(&["0.0.0.0/0", "2600:1f14:ffff::/48"]);
+    let path = api_path(&net, &elsewhere, &dual_stack_node());
+    assert!(
+        blocked_with(&hop(ipv6_path(&path), "public-access-cidrs"), NODE_V6),
+        "{path:?}"
+    );
+    let the_vpc = ipv6_cluster(&["0.0.0.0/0", VPC_V6]);
+    assert_eq!(
+        ipv6_path(&api_path(&net, &the_vpc, &dual_stack_node())).verdict(),
+        Verdict::Pass
+    );
+}
+
+#[test]
+fn ipv6_egress_needs_ipv6_ranges_in_the_security_groups() {
+    let (mut net, cluster) = dual_stack_scene(&[("::/0", "eigw-1")], &["::/0"]);
+    let v6 = |net: &Network| ipv6_path(&api_path(net, &cluster, &dual_stack_node())).verdict();
+    net.groups.get_mut("sg-cluster").expect("sg").egress[0].cidrs = vec![pfx("0.0.0.0/0")];
+    assert!(blocked_with(
+        &v6(&net),
+        "allows egress TCP 443 to the public IPv6 internet"
+    ));
+    net.prefix_lists
+        .insert("pl-v6".into(), vec![pfx("2000::/3"), pfx("10.0.0.0/8")]);
+    net.groups.get_mut("sg-cluster").expect("sg").egress[0].prefix_lists = vec!["pl-v6".into()];
+    assert_eq!(v6(&net), Verdict::Pass, "the prefix list's IPv6 entry");
+    // The mirror: `::/0` alone never allows IPv4.
+    net.groups.get_mut("sg-cluster").expect("sg").egress[0] = SgRule {
+        protocol: "-1".into(),
+        cidrs: vec![pfx("::/0")],
+        ..SgRule::default()
+    };
+    new_routes(&mut net, &[("0.0.0.0/0", "nat-ok")]);
+    assert!(blocked_with(
+        &verdict_of(&net, "sts"),
+        "allows egress TCP 443"
+    ));
+}
+
+#[test]
+fn the_families_combine_as_fallbacks() {
+    let b = |w: &str| Verdict::Blocked(w.into());
+    let u = || Verdict::Unknown("u".into());
+    assert_eq!(Verdict::either_family(b("4"), Verdict::Pass), Verdict::Pass);
+    assert_eq!(Verdict::either_family(Verdict::Pass, u()), Verdict::Pass);
+    assert_eq!(Verdict::either_family(b("4"), u()), u());
+    assert_eq!(Verdict::either_family(u(), b("6")), u());
+    assert_eq!(
+        Verdict::either_family(b("4"), b("6")),
+        Verdict::Blocked("4; and over IPv6: 6".into())
     );
 }
