@@ -61,9 +61,10 @@ unit:
 integration: $(STAMP)
 	cargo test --workspace --locked --tests
 
+# The central template (SAM) and the member template (plain CloudFormation, for a StackSet).
 .PHONY: lint-template
 lint-template: $(STAMP)
-	cfn-lint template.yaml
+	cfn-lint template.yaml templates/member.yaml
 	sam validate --lint --template template.yaml
 
 # fmt, lint + compile in one pass, tests, template lint; the Python tools install meanwhile (scripts/test.sh).

@@ -77,6 +77,23 @@ pub enum RecycleStep {
         nodegroup: String,
         desired_size: i32,
     },
+    /// `TerminateInstances` of a Karpenter node: its NodePool launches a replacement.
+    TerminateKarpenterInstance {
+        instance_id: String,
+        nodepool: String,
+    },
+    /// For a human: EKS Auto Mode owns the instance (an EC2 managed instance), so its NodeClaim is deleted
+    /// and EKS launches a replacement. This function never does it.
+    #[serde(rename = "delete-nodeclaim")]
+    DeleteNodeClaim {
+        instance_id: String,
+        nodepool: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        nodeclaim: Option<String>,
+    },
+    /// For a human: nothing replaces an instance outside an Auto Scaling group or NodePool by itself, so
+    /// this function never terminates it.
+    ReplaceStandaloneInstance { instance_id: String },
 }
 
 impl RecycleStep {
@@ -95,7 +112,32 @@ impl RecycleStep {
             } => format!(
                 "scale nodegroup {cluster}/{nodegroup} to 0, wait for ACTIVE, then back to {desired_size}"
             ),
+            RecycleStep::TerminateKarpenterInstance {
+                instance_id,
+                nodepool,
+            } => format!("terminate {instance_id} (Karpenter NodePool {nodepool} launches a replacement)"),
+            RecycleStep::DeleteNodeClaim {
+                instance_id,
+                nodepool,
+                nodeclaim,
+            } => {
+                let claim = nodeclaim.as_deref().map(|c| format!(" {c}")).unwrap_or_default();
+                format!(
+                    "delete the NodeClaim{claim} of {instance_id} (EKS Auto Mode owns the instance; NodePool {nodepool} launches a replacement)"
+                )
+            }
+            RecycleStep::ReplaceStandaloneInstance { instance_id } => format!(
+                "replace {instance_id} by hand: it belongs to no Auto Scaling group or NodePool, so nothing launches a replacement by itself"
+            ),
         }
+    }
+
+    /// Whether this function carries the step out; the others are for a human, who gets the command.
+    pub fn performed_here(&self) -> bool {
+        !matches!(
+            self,
+            RecycleStep::DeleteNodeClaim { .. } | RecycleStep::ReplaceStandaloneInstance { .. }
+        )
     }
 }
 
@@ -117,6 +159,11 @@ impl Action {
 
     pub fn is_route_change(&self) -> bool {
         matches!(self, Action::Route(_))
+    }
+
+    /// A recycle this function carries out itself (what the loop breaker and the blast radius guard).
+    pub fn is_performed_recycle(&self) -> bool {
+        matches!(self, Action::Recycle(step) if step.performed_here())
     }
 }
 

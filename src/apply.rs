@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use crate::action::{Action, ActionResult, ActionStatus, Blocked, RecycleStep, RouteFix};
 use crate::aws_error::aws;
 use crate::commands;
-use crate::context::App;
+use crate::context::{App, Clients, Scoped};
 use crate::error::{Error, Result};
 use crate::gather;
 use crate::ledger;
@@ -26,7 +26,12 @@ enum Step {
 
 /// Runs the actions in order. A route step that fails or is blocked stops the recycle steps after it:
 /// replacing an instance cannot help while its subnet has no way out.
-pub async fn execute(app: &App, actions: &[Action], deadline: Instant) -> Execution {
+pub async fn execute(
+    app: &App,
+    scoped: &Scoped,
+    actions: &[Action],
+    deadline: Instant,
+) -> Execution {
     let mut execution = Execution::default();
     let mut stop: Option<String> = None;
     for action in actions {
@@ -35,7 +40,7 @@ pub async fn execute(app: &App, actions: &[Action], deadline: Instant) -> Execut
             execution.results.push(skipped);
             continue;
         }
-        match run(app, action, deadline).await {
+        match run(app, scoped, action, deadline).await {
             Ok(Step::Done(status, detail)) => {
                 execution
                     .results
@@ -63,26 +68,47 @@ pub async fn execute(app: &App, actions: &[Action], deadline: Instant) -> Execut
     execution
 }
 
-async fn run(app: &App, action: &Action, deadline: Instant) -> Result<Step> {
+async fn run(app: &App, scoped: &Scoped, action: &Action, deadline: Instant) -> Result<Step> {
     match action {
-        Action::Route(fix) => write_route(app, fix).await,
-        Action::Recycle(RecycleStep::TerminateInstance {
+        Action::Route(fix) => write_route(app, &scoped.aws, fix).await,
+        Action::Recycle(step) => recycle(scoped, step, deadline).await,
+    }
+}
+
+async fn recycle(scoped: &Scoped, step: &RecycleStep, deadline: Instant) -> Result<Step> {
+    match step {
+        RecycleStep::TerminateInstance {
             instance_id,
             asg_name,
-        }) => terminate(app, instance_id, asg_name).await,
-        Action::Recycle(RecycleStep::RescaleNodegroup {
+        } => terminate(scoped, instance_id, Group::Asg(asg_name)).await,
+        RecycleStep::TerminateKarpenterInstance {
+            instance_id,
+            nodepool,
+        } => terminate(scoped, instance_id, Group::NodePool(nodepool)).await,
+        RecycleStep::RescaleNodegroup {
             cluster,
             nodegroup,
             desired_size,
-        }) => rescale(app, cluster, nodegroup, *desired_size, deadline).await,
+        } => rescale(scoped, cluster, nodegroup, *desired_size, deadline).await,
+        RecycleStep::DeleteNodeClaim { .. } | RecycleStep::ReplaceStandaloneInstance { .. } => {
+            Ok(Step::Done(ActionStatus::Skipped, for_a_human(step)))
+        }
+    }
+}
+
+/// Why a step is left to a human, for the report (which adds the command).
+fn for_a_human(step: &RecycleStep) -> String {
+    match step {
+        RecycleStep::DeleteNodeClaim { .. } => "not done by this function: EKS Auto Mode owns the instance (an EC2 managed instance); delete its NodeClaim with the command below and EKS launches a replacement into the fixed subnet".to_string(),
+        _ => "not done by this function: nothing would launch a replacement; terminate the instance and launch another the way this one was launched".to_string(),
     }
 }
 
 /// Re-read, re-check, write: one invocation at a time per route table within this process.
-async fn write_route(app: &App, fix: &RouteFix) -> Result<Step> {
+async fn write_route(app: &App, clients: &Clients, fix: &RouteFix) -> Result<Step> {
     let table_id = fix.route_table_id();
     let _lock = app.lock_route_table(table_id).await;
-    let now = gather::route_table_now(&app.clients, table_id)
+    let now = gather::route_table_now(clients, table_id)
         .await?
         .ok_or_else(|| Error::Remediation {
             step: fix.describe(),
@@ -93,22 +119,21 @@ async fn write_route(app: &App, fix: &RouteFix) -> Result<Step> {
         Recheck::AlreadyDone(detail) => Ok(Step::Done(ActionStatus::AlreadyPresent, detail)),
         Recheck::Changed(blocked) => Ok(Step::Blocked(blocked)),
         Recheck::Write => {
-            let nat = gather::nat_state_now(&app.clients, fix.nat_gateway_id()).await?;
+            let nat = gather::nat_state_now(clients, fix.nat_gateway_id()).await?;
             if let Some(blocked) = recheck_nat(fix, nat.as_ref()) {
                 return Ok(Step::Blocked(blocked));
             }
             match fix {
-                RouteFix::CreateDefaultRoute { .. } => create_route(app, fix).await,
-                RouteFix::ReplaceDefaultRoute { .. } => replace_route(app, fix).await,
+                RouteFix::CreateDefaultRoute { .. } => create_route(clients, fix).await,
+                RouteFix::ReplaceDefaultRoute { .. } => replace_route(clients, fix).await,
             }
         }
     }
 }
 
-async fn create_route(app: &App, fix: &RouteFix) -> Result<Step> {
+async fn create_route(clients: &Clients, fix: &RouteFix) -> Result<Step> {
     let (table_id, nat_id) = (fix.route_table_id(), fix.nat_gateway_id());
-    let result = app
-        .clients
+    let result = clients
         .ec2
         .create_route()
         .route_table_id(table_id)
@@ -123,7 +148,7 @@ async fn create_route(app: &App, fix: &RouteFix) -> Result<Step> {
         )),
         // Another writer won the race between our read and our write: success if it wrote the same.
         Err(e) if e.code() == Some("RouteAlreadyExists") => {
-            let now = gather::route_table_now(&app.clients, table_id).await?;
+            let now = gather::route_table_now(clients, table_id).await?;
             match now.map(|t| recheck_route(fix, &t)) {
                 Some(Recheck::AlreadyDone(detail)) => {
                     Ok(Step::Done(ActionStatus::AlreadyPresent, detail))
@@ -136,9 +161,9 @@ async fn create_route(app: &App, fix: &RouteFix) -> Result<Step> {
     }
 }
 
-async fn replace_route(app: &App, fix: &RouteFix) -> Result<Step> {
+async fn replace_route(clients: &Clients, fix: &RouteFix) -> Result<Step> {
     let (table_id, nat_id) = (fix.route_table_id(), fix.nat_gateway_id());
-    app.clients
+    clients
         .ec2
         .replace_route()
         .route_table_id(table_id)
@@ -153,17 +178,26 @@ async fn replace_route(app: &App, fix: &RouteFix) -> Result<Step> {
     ))
 }
 
+/// What replaces a terminated instance.
+enum Group<'a> {
+    Asg(&'a str),
+    NodePool(&'a str),
+}
+
 /// Replaces the instance, at most once whoever asks: the first invocation claims the recycle.
-async fn terminate(app: &App, instance_id: &str, asg_name: &str) -> Result<Step> {
+async fn terminate(scoped: &Scoped, instance_id: &str, group: Group<'_>) -> Result<Step> {
     let key = ledger::recycle_key(instance_id);
-    if let Some(state) = &app.state {
+    if let Some(state) = &scoped.state {
         if !state.claim(&key, now_unix(), ledger::CLAIM_SECONDS).await? {
             let detail = format!("{instance_id} was already replaced by another invocation");
             return Ok(Step::Done(ActionStatus::AlreadyPresent, detail));
         }
     }
-    let result = terminate_in_group(app, instance_id, asg_name).await;
-    if let (Err(_), Some(state)) = (&result, &app.state) {
+    let result = match group {
+        Group::Asg(asg_name) => terminate_in_group(&scoped.aws, instance_id, asg_name).await,
+        Group::NodePool(pool) => terminate_in_pool(&scoped.aws, instance_id, pool).await,
+    };
+    if let (Err(_), Some(state)) = (&result, &scoped.state) {
         // It did not happen: let a retry claim it again.
         if let Err(e) = state.release(&key).await {
             tracing::warn!(error = %e, "could not release the recycle claim");
@@ -172,9 +206,8 @@ async fn terminate(app: &App, instance_id: &str, asg_name: &str) -> Result<Step>
     result
 }
 
-async fn terminate_in_group(app: &App, instance_id: &str, asg_name: &str) -> Result<Step> {
-    let result = app
-        .clients
+async fn terminate_in_group(clients: &Clients, instance_id: &str, asg_name: &str) -> Result<Step> {
+    let result = clients
         .autoscaling
         .terminate_instance_in_auto_scaling_group()
         .instance_id(instance_id)
@@ -206,9 +239,38 @@ async fn terminate_in_group(app: &App, instance_id: &str, asg_name: &str) -> Res
     }
 }
 
+/// A Karpenter node's instance: Karpenter sees its NodeClaim's instance gone and launches another.
+async fn terminate_in_pool(clients: &Clients, instance_id: &str, nodepool: &str) -> Result<Step> {
+    let result = clients
+        .ec2
+        .terminate_instances()
+        .instance_ids(instance_id)
+        .send()
+        .await;
+    match result {
+        Ok(out) => {
+            let state = out
+                .terminating_instances()
+                .first()
+                .and_then(|c| c.current_state())
+                .and_then(|s| s.name())
+                .map_or("shutting-down", |n| n.as_str());
+            Ok(Step::Done(
+                ActionStatus::Applied,
+                format!("{instance_id} is {state}; Karpenter NodePool {nodepool} launches a replacement into the fixed subnet"),
+            ))
+        }
+        Err(e) if e.code() == Some("InvalidInstanceID.NotFound") => Ok(Step::Done(
+            ActionStatus::AlreadyPresent,
+            format!("{instance_id} no longer exists"),
+        )),
+        Err(e) => Err(aws("ec2:TerminateInstances")(e)),
+    }
+}
+
 /// Changes the nodegroup's scaling; returns the id of the update EKS started, if it says.
 async fn set_scaling(
-    app: &App,
+    clients: &Clients,
     cluster: &str,
     nodegroup: &str,
     min: Option<i32>,
@@ -218,8 +280,7 @@ async fn set_scaling(
     if let Some(min) = min {
         scaling = scaling.min_size(min);
     }
-    let out = app
-        .clients
+    let out = clients
         .eks
         .update_nodegroup_config()
         .cluster_name(cluster)
@@ -233,9 +294,13 @@ async fn set_scaling(
 
 /// Where the update this function started stands: `Some(true)` done, `Some(false)` still running,
 /// `None` when EKS cannot say (no such update record): then the nodegroup's status decides.
-async fn update_done(app: &App, cluster: &str, nodegroup: &str, id: &str) -> Result<Option<bool>> {
-    let described = app
-        .clients
+async fn update_done(
+    clients: &Clients,
+    cluster: &str,
+    nodegroup: &str,
+    id: &str,
+) -> Result<Option<bool>> {
+    let described = clients
         .eks
         .describe_update()
         .name(cluster)
@@ -260,12 +325,11 @@ async fn update_done(app: &App, cluster: &str, nodegroup: &str, id: &str) -> Res
 }
 
 async fn describe_nodegroup(
-    app: &App,
+    clients: &Clients,
     cluster: &str,
     nodegroup: &str,
 ) -> Result<Option<aws_sdk_eks::types::Nodegroup>> {
-    let out = app
-        .clients
+    let out = clients
         .eks
         .describe_nodegroup()
         .cluster_name(cluster)
@@ -279,7 +343,7 @@ async fn describe_nodegroup(
 /// Waits for the update this function started (by its id), or, when EKS keeps no record of it, for the
 /// nodegroup to be ACTIVE again.
 async fn wait_for_update(
-    app: &App,
+    clients: &Clients,
     cluster: &str,
     nodegroup: &str,
     update: Option<&str>,
@@ -287,12 +351,12 @@ async fn wait_for_update(
 ) -> Result<bool> {
     loop {
         let by_id = match update {
-            Some(id) => update_done(app, cluster, nodegroup, id).await?,
+            Some(id) => update_done(clients, cluster, nodegroup, id).await?,
             None => None,
         };
         let done = match by_id {
             Some(done) => done,
-            None => nodegroup_active(app, cluster, nodegroup).await?,
+            None => nodegroup_active(clients, cluster, nodegroup).await?,
         };
         if done {
             return Ok(true);
@@ -304,15 +368,15 @@ async fn wait_for_update(
     }
 }
 
-async fn nodegroup_active(app: &App, cluster: &str, nodegroup: &str) -> Result<bool> {
-    let ng = describe_nodegroup(app, cluster, nodegroup).await?;
+async fn nodegroup_active(clients: &Clients, cluster: &str, nodegroup: &str) -> Result<bool> {
+    let ng = describe_nodegroup(clients, cluster, nodegroup).await?;
     Ok(ng
         .and_then(|n| n.status().cloned())
         .is_some_and(|s| s.as_str() == "ACTIVE"))
 }
 
-async fn current_min_size(app: &App, cluster: &str, nodegroup: &str) -> Result<i32> {
-    let ng = describe_nodegroup(app, cluster, nodegroup).await?;
+async fn current_min_size(clients: &Clients, cluster: &str, nodegroup: &str) -> Result<i32> {
+    let ng = describe_nodegroup(clients, cluster, nodegroup).await?;
     Ok(ng
         .and_then(|n| n.scaling_config().and_then(|s| s.min_size()))
         .unwrap_or(0))
@@ -322,27 +386,28 @@ async fn current_min_size(app: &App, cluster: &str, nodegroup: &str) -> Result<i
 /// are recorded durably before scaling down, so whoever comes next (a retry after a timeout, a racing
 /// invocation) puts them back; a half-done rescale is also reported with the command that finishes it.
 async fn rescale(
-    app: &App,
+    scoped: &Scoped,
     cluster: &str,
     nodegroup: &str,
     desired: i32,
     deadline: Instant,
 ) -> Result<Step> {
-    let min = current_min_size(app, cluster, nodegroup).await?;
+    let clients = &scoped.aws;
+    let min = current_min_size(clients, cluster, nodegroup).await?;
     let key = ledger::rescale_key(cluster, nodegroup);
     let record = ledger::RescaleRecord {
         desired,
         min,
         started_at: now_unix(),
     };
-    if let Some(state) = &app.state {
+    if let Some(state) = &scoped.state {
         if let Some(earlier) = state.begin_rescale(&key, record).await? {
-            return finish_rescale(app, cluster, nodegroup, earlier).await;
+            return finish_rescale(scoped, cluster, nodegroup, earlier).await;
         }
     }
-    let update = set_scaling(app, cluster, nodegroup, (min > 0).then_some(0), 0).await?;
+    let update = set_scaling(clients, cluster, nodegroup, (min > 0).then_some(0), 0).await?;
     let restore =
-        commands::restore_nodegroup(&app.clients.region, cluster, nodegroup, Some(min), desired);
+        commands::restore_nodegroup(&clients.region, cluster, nodegroup, Some(min), desired);
     let half_done = |why: String| {
         Error::Remediation {
         step: format!("rescale {cluster}/{nodegroup}"),
@@ -350,7 +415,7 @@ async fn rescale(
         retryable: true,
     }
     };
-    match wait_for_update(app, cluster, nodegroup, update.as_deref(), deadline).await {
+    match wait_for_update(clients, cluster, nodegroup, update.as_deref(), deadline).await {
         Ok(true) => {}
         Ok(false) => {
             return Err(half_done(
@@ -359,20 +424,21 @@ async fn rescale(
         }
         Err(e) => return Err(half_done(e.to_string())),
     }
-    finish_rescale(app, cluster, nodegroup, record)
+    finish_rescale(scoped, cluster, nodegroup, record)
         .await
         .map_err(|e| half_done(e.to_string()))
 }
 
 /// Puts the recorded sizes back and forgets the record.
 async fn finish_rescale(
-    app: &App,
+    scoped: &Scoped,
     cluster: &str,
     nodegroup: &str,
     record: ledger::RescaleRecord,
 ) -> Result<Step> {
-    set_scaling(app, cluster, nodegroup, Some(record.min), record.desired).await?;
-    if let Some(state) = &app.state {
+    let (min, desired) = (Some(record.min), record.desired);
+    set_scaling(&scoped.aws, cluster, nodegroup, min, desired).await?;
+    if let Some(state) = &scoped.state {
         state
             .end_rescale(&ledger::rescale_key(cluster, nodegroup))
             .await?;
@@ -389,11 +455,11 @@ async fn finish_rescale(
 /// A rescale that an earlier invocation recorded and never finished is finished now: the nodegroup
 /// gets its recorded sizes back. Returns what was restored, if anything.
 pub async fn restore_abandoned_rescale(
-    app: &App,
+    scoped: &Scoped,
     cluster: &str,
     nodegroup: &str,
 ) -> Result<Option<String>> {
-    let Some(state) = &app.state else {
+    let Some(state) = &scoped.state else {
         return Ok(None);
     };
     let key = ledger::rescale_key(cluster, nodegroup);
@@ -403,7 +469,7 @@ pub async fn restore_abandoned_rescale(
     if !ledger::rescale_abandoned(&record, now_unix()) {
         return Ok(None);
     }
-    match finish_rescale(app, cluster, nodegroup, record).await? {
+    match finish_rescale(scoped, cluster, nodegroup, record).await? {
         Step::Done(_, detail) => Ok(Some(detail)),
         Step::Blocked(b) => Ok(Some(b.detail)),
     }
@@ -411,7 +477,7 @@ pub async fn restore_abandoned_rescale(
 
 /// Records a time on the group (remediated / resolved). Failing to tag is logged by the caller, never
 /// fatal: the fix itself is done.
-pub async fn tag_group(app: &App, asg_name: &str, key: &str, unix: i64) -> Result<()> {
+pub async fn tag_group(clients: &Clients, asg_name: &str, key: &str, unix: i64) -> Result<()> {
     let tag = aws_sdk_autoscaling::types::Tag::builder()
         .resource_id(asg_name)
         .resource_type("auto-scaling-group")
@@ -419,7 +485,7 @@ pub async fn tag_group(app: &App, asg_name: &str, key: &str, unix: i64) -> Resul
         .value(unix.to_string())
         .propagate_at_launch(false)
         .build();
-    app.clients
+    clients
         .autoscaling
         .create_or_update_tags()
         .tags(tag)

@@ -191,17 +191,56 @@ pub fn restore_nodegroup(
     nodegroup_scaling(region, cluster, nodegroup, &config)
 }
 
+/// `TerminateInstances`: for a Karpenter node (its NodePool replaces it) or a standalone instance (whose
+/// replacement is up to whoever launched it).
+pub fn terminate_instances(region: &str, instance_id: &str) -> CommandLine {
+    aws(
+        "ec2",
+        "terminate-instances",
+        region,
+        &["--instance-ids", instance_id],
+    )
+}
+
+/// Deletes a NodeClaim (EKS Auto Mode or Karpenter then launch a replacement). Without its name (the
+/// instance is tagged with it only once it registered), the NodeClaims are listed first: the one to
+/// delete is the one whose `ID` ends with the instance id.
+pub fn delete_nodeclaim(nodeclaim: Option<&str>, instance_id: &str) -> CommandLine {
+    let delete = |name: &str| CommandLine::new(&["kubectl", "delete", "nodeclaim", name]);
+    match nodeclaim {
+        Some(name) => delete(name),
+        None => CommandLine::new(&["kubectl", "get", "nodeclaims", "--output=wide"]).then(delete(
+            &format!("<the NodeClaim whose ID ends with {instance_id}>"),
+        )),
+    }
+}
+
 pub fn action(region: &str, action: &Action) -> CommandLine {
     match action {
         Action::Route(fix) => route_fix(region, fix),
-        Action::Recycle(RecycleStep::TerminateInstance { instance_id, .. }) => {
+        Action::Recycle(step) => recycle(region, step),
+    }
+}
+
+fn recycle(region: &str, step: &RecycleStep) -> CommandLine {
+    match step {
+        RecycleStep::TerminateInstance { instance_id, .. } => {
             terminate_instance(region, instance_id)
         }
-        Action::Recycle(RecycleStep::RescaleNodegroup {
+        RecycleStep::RescaleNodegroup {
             cluster,
             nodegroup,
             desired_size,
-        }) => rescale_nodegroup(region, cluster, nodegroup, *desired_size),
+        } => rescale_nodegroup(region, cluster, nodegroup, *desired_size),
+        RecycleStep::TerminateKarpenterInstance { instance_id, .. }
+        | RecycleStep::ReplaceStandaloneInstance { instance_id } => {
+            terminate_instances(region, instance_id)
+        }
+        RecycleStep::DeleteNodeClaim {
+            instance_id,
+            nodeclaim,
+            ..
+        } => delete_nodeclaim(nodeclaim.as_deref(), instance_id),
     }
 }
 
@@ -528,11 +567,11 @@ pub fn node_reader_binding(group: &str) -> CommandLine {
     role.then(binding)
 }
 
-/// `kubectl get nodes`, narrowed to the nodegroup when there is one.
-pub fn get_nodes(nodegroup: Option<&str>) -> CommandLine {
-    match nodegroup {
-        Some(ng) => {
-            let selector = format!("--selector=eks.amazonaws.com/nodegroup={ng}");
+/// `kubectl get nodes`, narrowed to the nodes with this label (a nodegroup's, a NodePool's) when given.
+pub fn get_nodes_labelled(label: Option<(&str, &str)>) -> CommandLine {
+    match label {
+        Some((key, value)) => {
+            let selector = format!("--selector={key}={value}");
             CommandLine::new(&["kubectl", "get", "nodes", &selector])
         }
         None => CommandLine::new(&["kubectl", "get", "nodes"]),
@@ -542,6 +581,7 @@ pub fn get_nodes(nodegroup: Option<&str>) -> CommandLine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::LABEL_NODEGROUP;
     use std::process::Command;
 
     #[test]
@@ -556,7 +596,7 @@ mod tests {
             "aws ec2 create-route --region us-west-2 --route-table-id rtb-1234abcd1234abcd1 --destination-cidr-block 0.0.0.0/0 --nat-gateway-id nat-1234abcd1234abcd1"
         );
         assert_eq!(
-            get_nodes(Some("new_nodegroup_2")).to_string(),
+            get_nodes_labelled(Some((LABEL_NODEGROUP, "new_nodegroup_2"))).to_string(),
             "kubectl get nodes --selector=eks.amazonaws.com/nodegroup=new_nodegroup_2"
         );
     }
@@ -576,6 +616,37 @@ mod tests {
         assert_eq!(
             attach_role_policy("r", "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy").to_string(),
             "aws iam attach-role-policy --role-name r --policy-arn arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy"
+        );
+    }
+
+    #[test]
+    fn each_node_source_is_replaced_with_its_own_command() {
+        let karpenter = Action::Recycle(RecycleStep::TerminateKarpenterInstance {
+            instance_id: "i-0f1e2d3c4b5a69788".into(),
+            nodepool: "default".into(),
+        });
+        assert_eq!(
+            action("eu-west-1", &karpenter).to_string(),
+            "aws ec2 terminate-instances --region eu-west-1 --instance-ids i-0f1e2d3c4b5a69788"
+        );
+        let auto_mode = |nodeclaim: Option<&str>| {
+            Action::Recycle(RecycleStep::DeleteNodeClaim {
+                instance_id: "i-0f1e2d3c4b5a69788".into(),
+                nodepool: "general-purpose".into(),
+                nodeclaim: nodeclaim.map(String::from),
+            })
+        };
+        assert_eq!(
+            action("eu-west-1", &auto_mode(Some("general-purpose-x7k2p"))).to_string(),
+            "kubectl delete nodeclaim general-purpose-x7k2p"
+        );
+        assert_eq!(
+            action("eu-west-1", &auto_mode(None)).to_string(),
+            "kubectl get nodeclaims --output=wide && kubectl delete nodeclaim '<the NodeClaim whose ID ends with i-0f1e2d3c4b5a69788>'"
+        );
+        assert_eq!(
+            get_nodes_labelled(Some(("karpenter.sh/nodepool", "default"))).to_string(),
+            "kubectl get nodes --selector=karpenter.sh/nodepool=default"
         );
     }
 
@@ -630,7 +701,7 @@ mod tests {
             let lines = [
                 rescale_nodegroup("us-west-2", name, name, 2),
                 restore_nodegroup("us-west-2", name, name, Some(1), 2),
-                get_nodes(Some(name)),
+                get_nodes_labelled(Some((LABEL_NODEGROUP, name))),
                 terminate_instance("us-west-2", name),
                 troubleshoot_runbook("us-west-2", name, "i-1"),
                 describe_routes("us-west-2", name),
@@ -638,6 +709,10 @@ mod tests {
                 create_access_entry("us-west-2", name, name, "EC2_LINUX"),
                 list_aws_node_pod_identity("us-west-2", name),
                 detached_interfaces("us-west-2", name),
+                terminate_instances("us-west-2", name),
+                delete_nodeclaim(Some(name), "i-1"),
+                delete_nodeclaim(None, name),
+                get_nodes_labelled(Some(("karpenter.sh/nodepool", name))),
             ];
             for line in lines {
                 let expected: Vec<Vec<String>> =

@@ -74,6 +74,11 @@ pub struct Config {
     /// DynamoDB table of the durable state (claims, loop breaker, routes written). Required in
     /// remediate mode; in alert mode it makes reports exactly-once.
     pub state_table: Option<String>,
+    /// A second topic for Amazon Q Developer in chat applications: the report as a custom notification.
+    pub chat_topic_arn: Option<String>,
+    /// The role every member account holds for this function (the member template creates it); set for
+    /// an organisation-wide deployment, where events of other accounts arrive on the central bus.
+    pub member_role_name: Option<String>,
     /// Local sandboxes only: talk to this Kubernetes API instead of the cluster's endpoint.
     pub kube_api_endpoint_override: Option<String>,
     /// Local sandboxes only: PEM CA bundle for the override endpoint (contents, read at start-up).
@@ -95,6 +100,8 @@ impl Default for Config {
             max_replacing_percent: 20,
             function_role_arn: None,
             state_table: None,
+            chat_topic_arn: None,
+            member_role_name: None,
             kube_api_endpoint_override: None,
             kube_ca_pem: None,
         }
@@ -123,11 +130,14 @@ impl Config {
             });
         }
         let (kube_api_endpoint_override, kube_ca_pem) = sandbox_overrides(&get)?;
+        let function_role_arn = get("FUNCTION_ROLE_ARN");
         Ok(Config {
             mode,
             state_table,
-            function_role_arn: get("FUNCTION_ROLE_ARN"),
-            sns_topic_arn: topic_arn(&get)?,
+            member_role_name: member_role(&get, function_role_arn.as_deref())?,
+            function_role_arn,
+            sns_topic_arn: topic_arn(&get, "SNS_TOPIC_ARN")?,
+            chat_topic_arn: topic_arn(&get, "CHAT_TOPIC_ARN")?,
             grace_period: seconds(&get, "GRACE_PERIOD_SECONDS", d.grace_period, 0, 3600)?,
             poll_interval: seconds(&get, "POLL_INTERVAL_SECONDS", d.poll_interval, 1, 900)?,
             registration_check: choice(
@@ -199,12 +209,59 @@ fn list(get: &impl Fn(&str) -> Option<String>, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn topic_arn(get: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, Error> {
-    match get("SNS_TOPIC_ARN") {
+fn topic_arn(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+) -> Result<Option<String>, Error> {
+    match get(key) {
         Some(arn) if !arn.starts_with("arn:") || arn.split(':').count() != 6 => {
-            Err(invalid("SNS_TOPIC_ARN", &arn, "an SNS topic ARN"))
+            Err(invalid(key, &arn, "an SNS topic ARN"))
         }
         other => Ok(other),
+    }
+}
+
+/// `MEMBER_ROLE_NAME`: an IAM role name; this function's own role ARN must say which account is its own.
+fn member_role(
+    get: &impl Fn(&str) -> Option<String>,
+    function_role_arn: Option<&str>,
+) -> Result<Option<String>, Error> {
+    let Some(name) = get("MEMBER_ROLE_NAME") else {
+        return Ok(None);
+    };
+    let valid = name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if !valid {
+        return Err(invalid("MEMBER_ROLE_NAME", &name, "an IAM role name"));
+    }
+    if function_role_arn.and_then(account_of).is_none() {
+        return Err(Error::Config {
+            key: "FUNCTION_ROLE_ARN",
+            message: "MEMBER_ROLE_NAME needs this function's role ARN, which names its own account"
+                .to_string(),
+        });
+    }
+    Ok(Some(name))
+}
+
+/// `(partition, account)` of an ARN such as `arn:aws:iam::123456789012:role/name`.
+pub fn account_of(arn: &str) -> Option<(&str, &str)> {
+    let mut parts = arn.split(':');
+    let (prefix, partition) = (parts.next()?, parts.next()?);
+    let account = parts.nth(2)?;
+    (prefix == "arn"
+        && !partition.is_empty()
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit()))
+    .then_some((partition, account))
+}
+
+impl Config {
+    /// `(partition, account)` this function runs in, from its role ARN.
+    pub fn home_account(&self) -> Option<(&str, &str)> {
+        self.function_role_arn.as_deref().and_then(account_of)
     }
 }
 
@@ -302,8 +359,23 @@ mod tests {
             ("MAX_REPLACING_PERCENT", "50"),
             ("STATE_TABLE", "remediator-state"),
             ("KUBE_API_ENDPOINT_OVERRIDE", "https://127.0.0.1:6443/"),
+            ("CHAT_TOPIC_ARN", "arn:aws:sns:us-west-2:123456789012:chat"),
+            ("MEMBER_ROLE_NAME", "eks-node-join-remediator-member"),
+            (
+                "FUNCTION_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/remediator-FunctionRole-ABC",
+            ),
         ])
         .expect("valid");
+        assert_eq!(
+            c.chat_topic_arn.as_deref(),
+            Some("arn:aws:sns:us-west-2:123456789012:chat")
+        );
+        assert_eq!(
+            c.member_role_name.as_deref(),
+            Some("eks-node-join-remediator-member")
+        );
+        assert_eq!(c.home_account(), Some(("aws", "123456789012")));
         assert_eq!(c.state_table.as_deref(), Some("remediator-state"));
         assert_eq!(c.max_replacing_percent, 50);
         assert_eq!(c.mode, Mode::Remediate);
@@ -340,6 +412,8 @@ mod tests {
             ("MAX_RECYCLES_PER_HOUR", "many"),
             ("MAX_REPLACING_PERCENT", "101"),
             ("SNS_TOPIC_ARN", "reports"),
+            ("CHAT_TOPIC_ARN", "arn:aws:sns:chat"),
+            ("MEMBER_ROLE_NAME", "role/with/path"),
             ("KUBE_API_ENDPOINT_OVERRIDE", "http://127.0.0.1:6443"),
             ("KUBE_CA_FILE", "/nonexistent/ca.pem"),
         ] {
@@ -349,5 +423,16 @@ mod tests {
                 "{key}={value} gave {err}, which does not name the key"
             );
         }
+    }
+
+    #[test]
+    fn member_accounts_need_this_functions_own_account() {
+        let err = config(&[("MEMBER_ROLE_NAME", "member")]).expect_err("no home account");
+        assert!(err.to_string().contains("FUNCTION_ROLE_ARN"), "{err}");
+        assert_eq!(
+            account_of("arn:aws-cn:iam::111122223333:role/x"),
+            Some(("aws-cn", "111122223333"))
+        );
+        assert_eq!(account_of("arn:aws:iam::1111:role/x"), None);
     }
 }

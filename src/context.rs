@@ -11,6 +11,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::scope::Reach;
 use crate::snapshot::{Cluster, ProfileRole};
 use crate::state::StateStore;
 
@@ -25,6 +26,9 @@ pub struct Clients {
     /// Signs the EKS token.
     pub credentials: SharedCredentialsProvider,
     pub region: String,
+    /// The configuration the clients were built from (timeouts included): clients of another account
+    /// or Region are derived from it.
+    pub sdk: SdkConfig,
 }
 
 /// Every AWS call is bounded: a connection that is not made in 3 s, an attempt not answered in 5 s, or an
@@ -61,13 +65,16 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             credentials,
             region,
+            sdk: sdk.clone(),
         })
     }
 }
 
 pub struct App {
     pub config: Config,
-    pub clients: Clients,
+    /// The function's own account and Region: the state table, the report topics, and the resources
+    /// of its own account.
+    pub clients: Arc<Clients>,
     /// The durable state, when `STATE_TABLE` is set (always in remediate mode).
     pub state: Option<StateStore>,
     /// One lock per route table: concurrent records of one batch re-read and write one at a time.
@@ -76,6 +83,16 @@ pub struct App {
     clusters: Mutex<HashMap<String, (Instant, Cluster)>>,
     /// The role behind each instance profile read recently (`None`: the profile has no role).
     profile_roles: Mutex<HashMap<String, (Instant, Option<ProfileRole>)>>,
+    /// Clients of other accounts and Regions, built once each per container (`member`).
+    pub(crate) reached: Mutex<HashMap<(String, String), Arc<Clients>>>,
+}
+
+/// What one event acts through: the clients of its account and Region, and the durable state under
+/// that account's keys.
+pub struct Scoped {
+    pub aws: Arc<Clients>,
+    pub state: Option<StateStore>,
+    pub reach: Reach,
 }
 
 /// How long a warm container trusts a cluster (or an instance profile's role) it read.
@@ -89,11 +106,12 @@ impl App {
             .map(|table| StateStore::new(clients.dynamodb.clone(), table));
         App {
             config,
-            clients,
+            clients: Arc::new(clients),
             state,
             route_locks: Mutex::new(HashMap::new()),
             clusters: Mutex::new(HashMap::new()),
             profile_roles: Mutex::new(HashMap::new()),
+            reached: Mutex::new(HashMap::new()),
         }
     }
 
@@ -109,16 +127,17 @@ impl App {
         roles.insert(profile_arn.to_string(), (Instant::now(), role));
     }
 
-    /// A cluster read recently, with when it was read.
-    pub async fn cached_cluster(&self, name: &str) -> Option<(Instant, Cluster)> {
+    /// A cluster read recently, with when it was read (`scope`: the key prefix of its account).
+    pub async fn cached_cluster(&self, scope: &str, name: &str) -> Option<(Instant, Cluster)> {
         let clusters = self.clusters.lock().await;
-        let (read_at, cluster) = clusters.get(name)?;
+        let (read_at, cluster) = clusters.get(&format!("{scope}{name}"))?;
         (read_at.elapsed() < CLUSTER_CACHE).then(|| (*read_at, cluster.clone()))
     }
 
-    pub async fn remember_cluster(&self, cluster: Cluster) {
+    pub async fn remember_cluster(&self, scope: &str, cluster: Cluster) {
         let mut clusters = self.clusters.lock().await;
-        clusters.insert(cluster.name.clone(), (Instant::now(), cluster));
+        let key = format!("{scope}{}", cluster.name);
+        clusters.insert(key, (Instant::now(), cluster));
     }
 
     pub async fn lock_route_table(&self, id: &str) -> OwnedMutexGuard<()> {

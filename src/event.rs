@@ -11,16 +11,32 @@ use crate::skip::{Skip, SkipReason};
 
 pub const LAUNCH_SUCCESSFUL: &str = "EC2 Instance Launch Successful";
 pub const AUTOSCALING_SOURCE: &str = "aws.autoscaling";
+/// Instances launched without an Auto Scaling group (Karpenter and EKS Auto Mode use EC2 CreateFleet)
+/// are seen through their state change to `running`.
+pub const STATE_CHANGE: &str = "EC2 Instance State-change Notification";
+pub const EC2_SOURCE: &str = "aws.ec2";
+pub const RUNNING: &str = "running";
 
-/// An Auto Scaling group launched an instance.
+/// An instance was launched: by an Auto Scaling group (its launch event), or by anything else (its state
+/// change to `running`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchEvent {
     pub instance_id: String,
-    pub asg_name: String,
+    /// The group that launched it; `None` for an instance seen through its state change.
+    pub asg_name: Option<String>,
     pub subnet_id: Option<String>,
     pub availability_zone: Option<String>,
     /// When the launch happened (the EventBridge `time`), as Unix seconds, if it could be read.
     pub launched_at: Option<i64>,
+    /// The account and Region the event comes from (EventBridge `account` and `region`), when it says.
+    pub origin: Origin,
+}
+
+/// Where an event happened, as EventBridge says (validated: an account id of 12 digits, a Region name).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub account: Option<String>,
+    pub region: Option<String>,
 }
 
 /// What one payload (or one SQS record) turned out to be.
@@ -112,16 +128,23 @@ pub fn parse_event(payload: Value) -> Result<Parsed> {
     }
     let event: EventBridgeEvent<Value> = serde_json::from_value(payload)
         .map_err(|e| Error::MalformedEvent(format!("EventBridge event: {}", excerpt(&e))))?;
-    if event.source != AUTOSCALING_SOURCE || event.detail_type != LAUNCH_SUCCESSFUL {
-        return Ok(Parsed::Skip(Skip::new(
+    match (event.source.as_str(), event.detail_type.as_str()) {
+        (AUTOSCALING_SOURCE, LAUNCH_SUCCESSFUL) => launch(event),
+        (EC2_SOURCE, STATE_CHANGE) => state_change(event),
+        _ => Ok(Parsed::Skip(Skip::new(
             SkipReason::UnsupportedEvent,
             format!(
-                "{} / {}: only `{AUTOSCALING_SOURCE}` / `{LAUNCH_SUCCESSFUL}` is handled",
+                "{} / {}: only `{AUTOSCALING_SOURCE}` / `{LAUNCH_SUCCESSFUL}` and `{EC2_SOURCE}` / `{STATE_CHANGE}` are handled",
                 excerpt(&event.source),
                 excerpt(&event.detail_type)
             ),
-        )));
+        ))),
     }
+}
+
+/// An Auto Scaling group launched an instance.
+fn launch(event: EventBridgeEvent<Value>) -> Result<Parsed> {
+    let origin = origin(&event)?;
     let detail: LaunchDetail = serde_json::from_value(event.detail).map_err(|e| {
         Error::MalformedEvent(format!(
             "`{LAUNCH_SUCCESSFUL}` event detail: {}",
@@ -131,11 +154,90 @@ pub fn parse_event(payload: Value) -> Result<Parsed> {
     validate(&detail)?;
     Ok(Parsed::Launch(LaunchEvent {
         instance_id: detail.instance_id,
-        asg_name: detail.asg_name,
+        asg_name: Some(detail.asg_name),
         subnet_id: detail.details.subnet_id,
         availability_zone: detail.details.availability_zone,
         launched_at: event.time.map(|t| t.timestamp()),
+        origin,
     }))
+}
+
+/// `detail` of an EC2 state-change event.
+#[derive(Debug, Deserialize)]
+struct StateChangeDetail {
+    #[serde(rename = "instance-id")]
+    instance_id: String,
+    state: String,
+}
+
+/// An instance changed state: `running` is a launch whatever launched it; any other state is skipped.
+fn state_change(event: EventBridgeEvent<Value>) -> Result<Parsed> {
+    let origin = origin(&event)?;
+    let detail: StateChangeDetail = serde_json::from_value(event.detail).map_err(|e| {
+        Error::MalformedEvent(format!("`{STATE_CHANGE}` event detail: {}", excerpt(&e)))
+    })?;
+    if !is_instance_id(&detail.instance_id) {
+        return Err(Error::MalformedEvent(format!(
+            "detail.instance-id {} is not an instance id",
+            excerpt(&format!("{:?}", detail.instance_id))
+        )));
+    }
+    if detail.state != RUNNING {
+        let state = excerpt(&format!("{:?}", detail.state));
+        return Ok(Parsed::Skip(Skip::new(
+            SkipReason::UnsupportedEvent,
+            format!(
+                "{} is {state}: only `{RUNNING}` instances are checked",
+                detail.instance_id
+            ),
+        )));
+    }
+    Ok(Parsed::Launch(LaunchEvent {
+        instance_id: detail.instance_id,
+        asg_name: None,
+        subnet_id: None,
+        availability_zone: None,
+        launched_at: event.time.map(|t| t.timestamp()),
+        origin,
+    }))
+}
+
+/// The event's `account` and `region`, which pick the account whose role is assumed: anything that is
+/// not an account id or a Region name is refused, never put into an ARN.
+fn origin(event: &EventBridgeEvent<Value>) -> Result<Origin> {
+    let account = event.account.clone().filter(|a| !a.is_empty());
+    if let Some(a) = account.as_deref().filter(|a| !is_account_id(a)) {
+        return Err(Error::MalformedEvent(format!(
+            "EventBridge `account` {} is not an account id (12 digits)",
+            excerpt(&format!("{a:?}"))
+        )));
+    }
+    let region = event.region.clone().filter(|r| !r.is_empty());
+    if let Some(r) = region.as_deref().filter(|r| !is_region(r)) {
+        return Err(Error::MalformedEvent(format!(
+            "EventBridge `region` {} is not a Region name",
+            excerpt(&format!("{r:?}"))
+        )));
+    }
+    Ok(Origin { account, region })
+}
+
+/// An AWS account id: 12 ASCII digits.
+pub fn is_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A Region name such as `us-west-2`, `us-gov-east-1` or `eusc-de-east-1`: lowercase words joined by
+/// hyphens, ending in a number.
+pub fn is_region(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    let word = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    name.len() <= 32
+        && parts.len() >= 3
+        && parts[..parts.len() - 1].iter().all(word)
+        && parts
+            .last()
+            .is_some_and(|n| (1..=2).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// EC2 instance ids are `i-` and 8 or 17 lowercase hex digits.
@@ -205,8 +307,8 @@ mod tests {
         };
         assert_eq!(launch.instance_id, "i-1234abcd1234abcd1");
         assert_eq!(
-            launch.asg_name,
-            "eks-new_nodegroup_2-abcd1234-1234-abcd-1234-1234abcd1234"
+            launch.asg_name.as_deref(),
+            Some("eks-new_nodegroup_2-abcd1234-1234-abcd-1234-1234abcd1234")
         );
         assert_eq!(
             launch.subnet_id.as_deref(),
@@ -214,6 +316,79 @@ mod tests {
         );
         assert_eq!(launch.availability_zone.as_deref(), Some("us-west-2a"));
         assert_eq!(launch.launched_at, Some(1_728_485_976));
+        assert_eq!(launch.origin.account.as_deref(), Some("123456789012"));
+        assert_eq!(launch.origin.region.as_deref(), Some("us-west-2"));
+    }
+
+    #[test]
+    fn an_instance_running_without_a_group_becomes_a_launch_without_a_group() {
+        let Input::Direct(Parsed::Launch(launch)) =
+            parse_input(fixture("instance-running.json")).expect("parses")
+        else {
+            panic!("expected a direct launch");
+        };
+        assert_eq!(launch.instance_id, "i-0f1e2d3c4b5a69788");
+        assert_eq!(launch.asg_name, None);
+        assert_eq!(launch.subnet_id, None);
+        assert_eq!(launch.launched_at, Some(1_728_485_981));
+        assert_eq!(launch.origin.account.as_deref(), Some("111122223333"));
+        assert_eq!(launch.origin.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn other_instance_states_are_skipped_as_unsupported() {
+        for state in [
+            "pending",
+            "stopping",
+            "stopped",
+            "shutting-down",
+            "terminated",
+        ] {
+            let mut event = fixture("instance-running.json");
+            event["detail"]["state"] = state.into();
+            let parsed = parse_input(event).expect("parses");
+            assert!(
+                matches!(&parsed, Input::Direct(Parsed::Skip(Skip { reason: SkipReason::UnsupportedEvent, detail })) if detail.contains(state)),
+                "{state}: {parsed:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_account_or_region_that_is_not_one_is_malformed_and_never_used() {
+        for (field, value) in [
+            ("account", "12345678901"),
+            ("account", "1234567890123"),
+            ("account", "12345678901a"),
+            ("account", "123456789012/../role"),
+            ("region", "us-west-2/x"),
+            ("region", "US-WEST-2"),
+            ("region", "west"),
+            ("region", "us-west-"),
+        ] {
+            for name in ["instance-running.json", "launch-successful.json"] {
+                let mut event = fixture(name);
+                event[field] = value.into();
+                let message = malformed_message(event);
+                assert!(message.contains(&format!("`{field}`")), "{message}");
+            }
+        }
+        for region in [
+            "us-gov-east-1",
+            "cn-north-1",
+            "eusc-de-east-1",
+            "ap-southeast-5",
+        ] {
+            assert!(is_region(region), "{region}");
+        }
+    }
+
+    #[test]
+    fn a_state_change_without_an_instance_id_is_malformed_naming_the_field() {
+        let mut event = fixture("instance-running.json");
+        event["detail"]["instance-id"] = "i-nothex!".into();
+        let message = malformed_message(event);
+        assert!(message.contains("instance-id"), "{message}");
     }
 
     #[test]
@@ -367,7 +542,7 @@ mod tests {
         for name in ["g".repeat(255), "é".repeat(255), "g".to_string()] {
             let parsed = parse_input(launch_with(id.clone(), Value::from(name.clone())));
             assert!(
-                matches!(parsed, Ok(Input::Direct(Parsed::Launch(ref l))) if l.asg_name == name),
+                matches!(parsed, Ok(Input::Direct(Parsed::Launch(ref l))) if l.asg_name.as_deref() == Some(name.as_str())),
                 "{} chars",
                 name.chars().count()
             );
@@ -421,11 +596,17 @@ mod tests {
             "account",
             "region",
             "resources",
+            "instance-id",
+            "state",
         ];
         const WORDS: &[&str] = &[
             LAUNCH_SUCCESSFUL,
             AUTOSCALING_SOURCE,
             "autoscaling:TEST_NOTIFICATION",
+            STATE_CHANGE,
+            EC2_SOURCE,
+            RUNNING,
+            "123456789012",
             "EC2 Instance Launch Unsuccessful",
             "i-1234abcd1234abcd1",
             "i-1234abcd",
@@ -445,6 +626,7 @@ mod tests {
             "event detail",
             "EC2InstanceId",
             "AutoScalingGroupName",
+            "instance-id",
         ];
         const MESSAGE_LIMIT: usize = 1_000;
 
@@ -452,6 +634,7 @@ mod tests {
             let mut all: Vec<Value> = [
                 "launch-successful.json",
                 "launch-unsuccessful.json",
+                "instance-running.json",
                 "malformed-missing-instance-id.json",
                 "sqs-batch-with-malformed-record.json",
                 "sqs-delayed-launch.json",

@@ -9,10 +9,11 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::admit::{read_ahead, ReadAhead};
 use crate::batch;
 use crate::context::App;
 use crate::error::error_type;
-use crate::event::{parse_input, DelayedRecord, Input};
+use crate::event::{parse_input, DelayedRecord, Input, LaunchEvent, Parsed};
 use crate::metrics;
 use crate::outcome::{EventReport, Outcome};
 use crate::pipeline::process;
@@ -28,7 +29,8 @@ pub async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, D
         }
         Ok(Input::Direct(parsed)) => {
             // Boxed: the pipeline's future is deep, and one heap allocation per event is nothing.
-            let report = Box::pin(process(&app, parsed, Trigger::Direct, deadline)).await;
+            let none = ReadAhead::new();
+            let report = Box::pin(process(&app, parsed, Trigger::Direct, deadline, &none)).await;
             log_report(&report);
             direct_answer(&report)
         }
@@ -69,12 +71,23 @@ async fn process_batch(
     deadline: Option<Instant>,
 ) -> Vec<batch::RecordResult> {
     let ids: Vec<String> = records.iter().map(|r| r.message_id.clone()).collect();
+    let launches: Vec<&LaunchEvent> = records
+        .iter()
+        .filter_map(|r| match &r.parsed {
+            Ok(Parsed::Launch(launch)) => Some(launch),
+            _ => None,
+        })
+        .collect();
+    // Instances seen running cost one read for the batch instead of one each.
+    let ahead = Arc::new(read_ahead(&app, &launches).await);
     let mut tasks = tokio::task::JoinSet::new();
     for (index, record) in records.into_iter().enumerate() {
-        let app = app.clone();
+        let (app, ahead) = (app.clone(), ahead.clone());
         tasks.spawn(async move {
             let report = match record.parsed {
-                Ok(parsed) => Box::pin(process(&app, parsed, Trigger::Delayed, deadline)).await,
+                Ok(parsed) => {
+                    Box::pin(process(&app, parsed, Trigger::Delayed, deadline, &ahead)).await
+                }
                 Err(e) => EventReport::failed(&e),
             };
             log_report(&report);

@@ -14,8 +14,6 @@ use serde::Deserialize;
 use crate::eks_token;
 use crate::registration::Registration;
 
-pub const NODEGROUP_LABEL: &str = "eks.amazonaws.com/nodegroup";
-
 /// A client for one cluster's API server.
 pub struct KubeApi {
     http: reqwest::Client,
@@ -238,15 +236,16 @@ impl KubeApi {
             })
     }
 
-    /// Looks the instance up: nodes labelled with the nodegroup whose `spec.providerID` ends with
-    /// `/<instance-id>`, else the node named after the private DNS name.
+    /// Looks the instance up: nodes labelled with its group (`eks.amazonaws.com/nodegroup=<ng>`,
+    /// `karpenter.sh/nodepool=<pool>`) whose `spec.providerID` ends with `/<instance-id>`, else the node
+    /// named after the private DNS name.
     pub async fn registration(
         &self,
-        nodegroup: Option<&str>,
+        label: Option<(&str, &str)>,
         instance_id: &str,
         private_dns_name: Option<&str>,
     ) -> Registration {
-        match self.lookup(nodegroup, instance_id, private_dns_name).await {
+        match self.lookup(label, instance_id, private_dns_name).await {
             Ok(r) => r,
             Err(e) => Registration::Unknown {
                 reason: e.to_string(),
@@ -256,13 +255,13 @@ impl KubeApi {
 
     async fn lookup(
         &self,
-        nodegroup: Option<&str>,
+        label: Option<(&str, &str)>,
         instance_id: &str,
         private_dns_name: Option<&str>,
     ) -> Result<Registration, KubeError> {
         let mut nodegroup_nodes = 0;
-        if let Some(ng) = nodegroup {
-            let selector = percent_encode(&format!("{NODEGROUP_LABEL}={ng}"));
+        if let Some((key, value)) = label {
+            let selector = percent_encode(&format!("{key}={value}"));
             let (found, count) = self.find_in_nodegroup(&selector, instance_id).await?;
             if let Some(node) = found {
                 return Ok(node.registration());
@@ -375,6 +374,10 @@ mod tests {
 
     #[test]
     fn label_selector_is_percent_encoded() {
+        assert_eq!(
+            percent_encode("karpenter.sh/nodepool=default"),
+            "karpenter.sh%2Fnodepool%3Ddefault"
+        );
         assert_eq!(
             percent_encode("eks.amazonaws.com/nodegroup=new_nodegroup_2"),
             "eks.amazonaws.com%2Fnodegroup%3Dnew_nodegroup_2"

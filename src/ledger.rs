@@ -43,7 +43,7 @@ pub fn admit(times: &[i64], now: i64, max: u32) -> Admit {
 
 /// The guard a tripped breaker reports, saying when it re-arms.
 pub fn tripped(target: &Target, count: usize, rearms_at: i64, now: i64, max: u32) -> Blocked {
-    let group = target.nodegroup.as_deref().unwrap_or(&target.asg_name);
+    let group = target.group();
     let minutes = ((rearms_at - now).max(0) + 59) / 60;
     Blocked::new(
         Guard::LoopBreaker,
@@ -53,10 +53,10 @@ pub fn tripped(target: &Target, count: usize, rearms_at: i64, now: i64, max: u32
     )
 }
 
-/// The loop breaker counts per nodegroup (per Auto Scaling group for self-managed groups).
+/// The loop breaker counts per nodegroup (per Auto Scaling group for self-managed groups, per NodePool
+/// for Karpenter).
 pub fn breaker_key(target: &Target) -> String {
-    let group = target.nodegroup.as_deref().unwrap_or(&target.asg_name);
-    format!("breaker#{}#{group}", target.cluster)
+    format!("breaker#{}#{}", target.cluster, target.group())
 }
 
 /// One report per incident: per instance.
@@ -134,11 +134,11 @@ mod tests {
     use super::*;
 
     fn target() -> Target {
-        Target {
-            cluster: "eks-workshop".into(),
-            nodegroup: Some("new_nodegroup_2".into()),
-            asg_name: "eks-new_nodegroup_2-abcd".into(),
-        }
+        Target::auto_scaling(
+            "eks-workshop",
+            Some("new_nodegroup_2"),
+            "eks-new_nodegroup_2-abcd",
+        )
     }
 
     #[test]

@@ -22,12 +22,14 @@ mod plan;
 mod registration;
 mod report;
 mod rules;
+mod scope;
 mod skip;
 mod snapshot;
 mod target;
 mod triage;
 
 // Imperative shell.
+mod admit;
 mod apply;
 mod aws_error;
 mod context;
@@ -35,6 +37,7 @@ mod eks_token;
 mod gather;
 mod handler;
 mod kube;
+mod member;
 mod pipeline;
 mod publish;
 mod state;

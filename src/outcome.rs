@@ -8,6 +8,7 @@ use crate::error::{Error, ErrorKind};
 use crate::finding::Finding;
 use crate::registration::Registration;
 use crate::skip::{Skip, SkipReason};
+use crate::target::NodeSource;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
@@ -144,6 +145,14 @@ pub struct Subject {
     pub cluster: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nodegroup: Option<String>,
+    /// What launched the instance (an Auto Scaling group, Karpenter, EKS Auto Mode, nothing known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_source: Option<NodeSource>,
+    /// The account and Region the instance is in (the event's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// The full result of one event: the outcome plus everything a reader needs to understand it.

@@ -1,5 +1,5 @@
 //! One launch, as a pipeline of named stages, each returning a value:
-//! admit → registration → snapshot → diagnose → triage → plan → apply → report.
+//! reach → admit → registration → snapshot → diagnose → triage → plan → apply → report.
 //! The report is assembled once, at the end.
 
 use std::future::Future;
@@ -8,24 +8,24 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::action::{Action, Blocked, Guard, RecycleStep};
+use crate::action::{Action, Blocked, Guard};
+use crate::admit::{admit, subject_of, Admitted, ReadAhead};
 use crate::apply;
-use crate::context::App;
+use crate::context::{App, Scoped};
 use crate::egress::PathSummary;
 use crate::error::{Error, Result};
 use crate::event::{LaunchEvent, Parsed};
 use crate::finding::Finding;
-use crate::gather::{self, Group};
-use crate::kube::{decode_cluster_ca, KubeApi, KubeError};
+use crate::gather;
 use crate::ledger::{self, Admit};
+use crate::member;
 use crate::outcome::{settle, EventReport, Outcome, Subject};
 use crate::plan::{self, plan, Decision, PlanInput};
 use crate::registration::Registration;
 use crate::report;
 use crate::rules;
-use crate::skip::{Skip, SkipReason};
-use crate::snapshot::{Cluster, Instance, ProfileRole, Readable, Snapshot};
-use crate::target::{resolve, Target};
+use crate::snapshot::Snapshot;
+use crate::state::StateStore;
 use crate::triage::{self, triage, Triage, Trigger, TAG_REMEDIATED_AT, TAG_RESOLVED_AT};
 use crate::{config::Mode, publish};
 
@@ -35,44 +35,6 @@ const POLL_RESERVE: Duration = Duration::from_secs(20);
 const CLUSTER_FRESH_FOR: Duration = Duration::from_secs(10);
 /// Kept back from the Lambda deadline for every event, to report a `failed` outcome instead of timing out.
 const REPORT_RESERVE: Duration = Duration::from_secs(5);
-
-/// Everything known about a launch once it is admitted: the group, the EKS side, the instance, the cluster.
-struct Admitted {
-    launch: LaunchEvent,
-    group: Group,
-    target: Target,
-    instance: Instance,
-    cluster: Cluster,
-    /// When `cluster` was read (it may come from a warm container's cache).
-    cluster_read_at: std::time::Instant,
-    /// The role behind the instance's profile (it may come from a warm container's cache).
-    role: Readable<Option<ProfileRole>>,
-    kube: std::result::Result<KubeApi, KubeError>,
-}
-
-impl Admitted {
-    fn subject(&self) -> Subject {
-        Subject {
-            cluster: Some(self.target.cluster.clone()),
-            nodegroup: self.target.nodegroup.clone(),
-            ..subject_of(&self.launch)
-        }
-    }
-
-    async fn registration(&self) -> Registration {
-        match &self.kube {
-            Ok(api) => {
-                let i = &self.instance;
-                let ng = self.target.nodegroup.as_deref();
-                api.registration(ng, &i.id, i.private_dns_name.as_deref())
-                    .await
-            }
-            Err(e) => Registration::Unknown {
-                reason: e.to_string(),
-            },
-        }
-    }
-}
 
 /// What the network looked like and what the rules made of it.
 struct Diagnosis {
@@ -99,51 +61,57 @@ enum Verdict {
     },
 }
 
-fn subject_of(launch: &LaunchEvent) -> Subject {
-    Subject {
-        instance_id: Some(launch.instance_id.clone()),
-        asg_name: Some(launch.asg_name.clone()),
-        ..Subject::default()
-    }
-}
-
-/// Handles one parsed event; never fails: errors become a `failed` report.
+/// Handles one parsed event; never fails: errors become a `failed` report. `ahead`: instances a batch
+/// read ahead (`admit::read_ahead`).
 pub async fn process(
     app: &App,
     parsed: Parsed,
     trigger: Trigger,
     deadline: Option<Instant>,
+    ahead: &ReadAhead,
 ) -> EventReport {
     let launch = match parsed {
         Parsed::Skip(skip) => return EventReport::new(Outcome::skipped(skip), Subject::default()),
         Parsed::Launch(launch) => launch,
     };
-    let span = tracing::info_span!("launch", instance_id = %launch.instance_id, asg = %launch.asg_name, trigger = ?trigger);
+    let asg = launch.asg_name.as_deref().unwrap_or("none");
+    let account = launch.origin.account.as_deref().unwrap_or("own");
+    let span = tracing::info_span!("launch", instance_id = %launch.instance_id, asg = %asg, account = %account, trigger = ?trigger);
     let event_deadline = deadline.map(|d| d.checked_sub(REPORT_RESERVE).unwrap_or(d));
-    process_launch(app, launch, trigger, deadline, event_deadline)
+    let deadlines = (deadline, event_deadline);
+    process_launch(app, launch, trigger, deadlines, ahead)
         .instrument(span)
         .await
 }
+
+/// `(the invocation's deadline, the event's: less the reserve kept to report)`.
+type Deadlines = (Option<Instant>, Option<Instant>);
 
 async fn process_launch(
     app: &App,
     launch: LaunchEvent,
     trigger: Trigger,
-    deadline: Option<Instant>,
-    event_deadline: Option<Instant>,
+    (deadline, event_deadline): Deadlines,
+    ahead: &ReadAhead,
 ) -> EventReport {
     let subject = subject_of(&launch);
-    let admitted = match bounded(event_deadline, "admission", admit(app, launch)).await {
+    let home = app.state.as_ref();
+    let admission = async {
+        let scoped = member::scoped(app, &launch.origin).await?;
+        admit(app, scoped, launch, ahead).await
+    };
+    let admitted = match bounded(event_deadline, "admission", admission).await {
         Ok(Ok(admitted)) => admitted,
         Ok(Err(skip)) => return EventReport::new(Outcome::skipped(skip), subject),
-        Err(e) => return failed(app, subject, &e).await,
+        Err(e) => return failed(app, home, subject, &e).await,
     };
     let subject = admitted.subject();
     restore_abandoned_rescale(app, &admitted).await;
     let verdict = check_and_act(app, &admitted, trigger, deadline);
+    let state = admitted.scoped.state.as_ref();
     match bounded(event_deadline, "the registration check", verdict).await {
         Ok(verdict) => finish(app, &admitted, subject, verdict).await,
-        Err(e) => failed(app, subject, &e).await,
+        Err(e) => failed(app, state, subject, &e).await,
     }
 }
 
@@ -153,7 +121,7 @@ async fn restore_abandoned_rescale(app: &App, a: &Admitted) {
     let (Mode::Remediate, Some(nodegroup)) = (app.config.mode, &a.target.nodegroup) else {
         return;
     };
-    match apply::restore_abandoned_rescale(app, &a.target.cluster, nodegroup).await {
+    match apply::restore_abandoned_rescale(&a.scoped, &a.target.cluster, nodegroup).await {
         Ok(Some(detail)) => {
             tracing::warn!(%detail, "finished a rescale an earlier invocation left")
         }
@@ -174,115 +142,6 @@ async fn bounded<T>(
             .await
             .unwrap_or(Err(Error::Deadline { stage })),
     }
-}
-
-/// Stage 1: which group, which cluster and nodegroup, which instance; or why the event is skipped.
-async fn admit(app: &App, launch: LaunchEvent) -> Result<std::result::Result<Admitted, Skip>> {
-    let gone = |detail: String| Ok(Err(Skip::new(SkipReason::InstanceGone, detail)));
-    // Both are named in the event: read them at once.
-    let (group, instance) = tokio::try_join!(
-        gather::group(&app.clients, &launch.asg_name),
-        gather::instance(&app.clients, &launch.instance_id),
-    )?;
-    let Some(group) = group else {
-        return gone(format!(
-            "Auto Scaling group {} no longer exists",
-            launch.asg_name
-        ));
-    };
-    let target = match resolve(&group.name, &group.tags, &app.config.cluster_allowlist) {
-        Ok(target) => target,
-        Err(skip) => return Ok(Err(skip)),
-    };
-    let Some(instance) = instance else {
-        return gone(format!("EC2 no longer knows {}", launch.instance_id));
-    };
-    if instance.is_gone() {
-        return gone(format!("{} is {}", instance.id, instance.state));
-    }
-    // The profile's role is needed only to diagnose, but reading it now, beside the cluster (or from the
-    // warm cache), keeps the diagnosis to one wave of reads.
-    let profile = instance.instance_profile_arn.as_deref();
-    let (cluster, role) = tokio::join!(cluster(app, &target.cluster), profile_role(app, profile));
-    let Some((cluster_read_at, cluster)) = cluster? else {
-        tracing::debug!(cluster = %target.cluster, "EKS does not know this cluster");
-        let detail = format!(
-            "EKS does not know cluster {} (kops or Cluster API?)",
-            target.cluster
-        );
-        return Ok(Err(Skip::new(SkipReason::NotEks, detail)));
-    };
-    let kube = kube_api(app, &cluster);
-    Ok(Ok(Admitted {
-        launch,
-        group,
-        target,
-        instance,
-        cluster,
-        cluster_read_at,
-        role,
-        kube,
-    }))
-}
-
-/// The role behind the instance's profile, from the warm cache or read (and cached when it could be).
-async fn profile_role(app: &App, profile_arn: Option<&str>) -> Readable<Option<ProfileRole>> {
-    let Some(arn) = profile_arn else {
-        return Readable::Read(None);
-    };
-    if let Some(role) = app.cached_profile_role(arn).await {
-        return Readable::Read(role);
-    }
-    let role = gather::profile_role(&app.clients, Some(arn)).await;
-    if let Readable::Read(r) = &role {
-        app.remember_profile_role(arn, r.clone()).await;
-    }
-    role
-}
-
-/// The cluster's endpoint and CA rarely change: a warm container keeps them a few minutes (the
-/// diagnosis reads the cluster afresh).
-async fn cluster(app: &App, name: &str) -> Result<Option<(std::time::Instant, Cluster)>> {
-    if let Some(cached) = app.cached_cluster(name).await {
-        return Ok(Some(cached));
-    }
-    let cluster = gather::cluster(&app.clients, name).await?;
-    if let Some(c) = &cluster {
-        app.remember_cluster(c.clone()).await;
-    }
-    Ok(cluster.map(|c| (std::time::Instant::now(), c)))
-}
-
-fn kube_api(app: &App, cluster: &Cluster) -> std::result::Result<KubeApi, KubeError> {
-    let config = &app.config;
-    let setup = |what: &str| KubeError::Setup(what.to_string());
-    let (endpoint, ca) = match (&config.kube_api_endpoint_override, &config.kube_ca_pem) {
-        (Some(endpoint), Some(ca)) => (endpoint.clone(), ca.as_bytes().to_vec()),
-        (Some(_), None) => {
-            return Err(setup(
-                "KUBE_API_ENDPOINT_OVERRIDE is set without KUBE_CA_FILE",
-            ))
-        }
-        (None, _) => {
-            let endpoint = cluster
-                .endpoint
-                .clone()
-                .ok_or_else(|| setup("the cluster has no API endpoint yet"))?;
-            let ca = cluster
-                .certificate_authority
-                .as_deref()
-                .ok_or_else(|| setup("the cluster has no certificate authority yet"))?;
-            (endpoint, decode_cluster_ca(ca)?)
-        }
-    };
-    let clients = &app.clients;
-    KubeApi::new(
-        &endpoint,
-        &ca,
-        &cluster.name,
-        &clients.region,
-        clients.credentials.clone(),
-    )
 }
 
 /// Stages 2-7: registration, snapshot and diagnosis, triage, plan, apply.
@@ -323,7 +182,11 @@ async fn check_and_act(
 }
 
 fn registered(a: &Admitted, registration: Registration) -> Verdict {
-    let resolves = triage::resolves_remediation(&a.group.tags);
+    // Only an Auto Scaling group keeps the tags that say an earlier fix is still to be proven.
+    let resolves = a
+        .group
+        .as_ref()
+        .is_some_and(|g| triage::resolves_remediation(&g.tags));
     let outcome = match &registration {
         Registration::Registered {
             node_name,
@@ -361,10 +224,11 @@ async fn diagnose(app: &App, a: &Admitted) -> Result<Diagnosis> {
         cluster: a.cluster.clone(),
         role: &a.role,
         nodegroup_name: a.target.nodegroup.as_deref(),
-        group_subnets: a.group.subnets.clone(),
+        group_subnets: a.group_subnets(),
     };
+    let aws = &a.scoped.aws;
     let snapshot = gather::snapshot(
-        &app.clients,
+        aws,
         known,
         a.kube.as_ref(),
         gather::past_grace(launched_at(a), app.config.grace_period),
@@ -373,7 +237,7 @@ async fn diagnose(app: &App, a: &Admitted) -> Result<Diagnosis> {
     let stale = a.cluster_read_at.elapsed() > CLUSTER_FRESH_FOR;
     let fresh = async {
         match stale {
-            true => gather::cluster(&app.clients, &a.target.cluster).await,
+            true => gather::cluster(aws, &a.target.cluster).await,
             false => Ok(None),
         }
     };
@@ -473,7 +337,7 @@ async fn finishing_an_earlier_fix(
     d: &Diagnosis,
     registration: &Registration,
 ) -> Result<bool> {
-    let (Mode::Remediate, Some(state)) = (app.config.mode, &app.state) else {
+    let (Mode::Remediate, Some(state)) = (app.config.mode, &a.scoped.state) else {
         return Ok(false);
     };
     // Only a node known to be missing: never replace one the API could not see.
@@ -486,22 +350,22 @@ async fn finishing_an_earlier_fix(
 }
 
 /// The guards that need durable state: a route this function wrote that is gone again (drift), and the
-/// loop breaker (counted here, before anything is written).
+/// loop breaker (counted here, before anything is written). Only a recycle this function carries out
+/// itself is counted, or weighed against the group's replacements in flight.
 async fn durable_guard(app: &App, a: &Admitted, actions: &[Action]) -> Result<Option<Blocked>> {
     let max = app.config.max_recycles_per_hour;
-    let recycles = actions.iter().any(|x| matches!(x, Action::Recycle(_)));
-    let percent = app.config.max_replacing_percent;
-    if let Some(b) = recycles
-        .then(|| plan::blast_radius(&a.group.members, &a.instance.id, percent))
-        .flatten()
-    {
-        // Not now: the event comes back once the replacements in flight have settled.
-        return Err(Error::Deferred {
-            guard: b.guard.as_str(),
-            detail: b.detail,
-        });
+    let recycles = actions.iter().any(Action::is_performed_recycle);
+    if recycles {
+        let percent = app.config.max_replacing_percent;
+        if let Some(b) = plan::blast_radius(&a.members().await?, &a.instance.id, percent) {
+            // Not now: the event comes back once the replacements in flight have settled.
+            return Err(Error::Deferred {
+                guard: b.guard.as_str(),
+                detail: b.detail,
+            });
+        }
     }
-    let Some(state) = &app.state else {
+    let Some(state) = &a.scoped.state else {
         let why = "no STATE_TABLE is configured, so remediations cannot be counted";
         return Ok(Some(Blocked::new(Guard::LoopBreaker, why)));
     };
@@ -514,7 +378,7 @@ async fn durable_guard(app: &App, a: &Admitted, actions: &[Action]) -> Result<Op
             }
         }
     }
-    if !actions.iter().any(|x| matches!(x, Action::Recycle(_))) {
+    if !recycles {
         return Ok(None);
     }
     Ok(
@@ -540,31 +404,28 @@ async fn apply_actions(
     let work_deadline = deadline
         .map(|d| d.checked_sub(REPORT_RESERVE).unwrap_or(d))
         .unwrap_or_else(|| Instant::now() + Duration::from_secs(600));
-    let mut execution = apply::execute(app, &actions, work_deadline).await;
+    let mut execution = apply::execute(app, &a.scoped, &actions, work_deadline).await;
     if let Some(blocked) = recycle_skipped {
         tracing::warn!(guard = %blocked.guard, detail = %blocked.detail, "recycle skipped");
-        let terminate = Action::Recycle(RecycleStep::TerminateInstance {
-            instance_id: a.instance.id.clone(),
-            asg_name: a.target.asg_name.clone(),
-        });
+        let replace = Action::Recycle(plan::replace_instance(&a.target, &a.instance.id));
         execution
             .results
-            .push(apply::skipped_recycle(terminate, &blocked));
+            .push(apply::skipped_recycle(replace, &blocked));
     }
     let route_fixed = execution
         .results
         .iter()
         .any(|r| r.action.is_route_change() && r.took_effect());
     if route_fixed {
-        record(app, &a.target.asg_name, TAG_REMEDIATED_AT).await;
-        remember_routes(app, &execution.results).await;
+        record(a, TAG_REMEDIATED_AT).await;
+        remember_routes(&a.scoped, &execution.results).await;
     }
     settle(actions, execution)
 }
 
 /// Remembers the routes this invocation wrote (for drift and for finishing an interrupted fix).
-async fn remember_routes(app: &App, results: &[crate::action::ActionResult]) {
-    let Some(state) = &app.state else { return };
+async fn remember_routes(scoped: &Scoped, results: &[crate::action::ActionResult]) {
+    let Some(state) = &scoped.state else { return };
     for r in results
         .iter()
         .filter(|r| r.status == crate::action::ActionStatus::Applied)
@@ -583,15 +444,19 @@ async fn remember_routes(app: &App, results: &[crate::action::ActionResult]) {
     }
 }
 
-/// Records a time on the group; failing to is logged, never fatal.
-async fn record(app: &App, asg_name: &str, tag: &str) {
-    if let Err(e) = apply::tag_group(app, asg_name, tag, now_unix()).await {
+/// Records a time on the instance's Auto Scaling group, if it has one; failing to is logged, never fatal.
+async fn record(a: &Admitted, tag: &str) {
+    let Some(asg_name) = a.target.asg_name() else {
+        return;
+    };
+    if let Err(e) = apply::tag_group(&a.scoped.aws, asg_name, tag, now_unix()).await {
         tracing::warn!(error = %e, tag, "could not record on the Auto Scaling group");
     }
 }
 
 /// Stage 8: the report, assembled once; published when someone needs to hear about it.
 async fn finish(app: &App, a: &Admitted, subject: Subject, verdict: Verdict) -> EventReport {
+    let state = a.scoped.state.as_ref();
     match verdict {
         Verdict::Registered {
             registration,
@@ -601,9 +466,9 @@ async fn finish(app: &App, a: &Admitted, subject: Subject, verdict: Verdict) -> 
             let mut report = EventReport::new(outcome, subject);
             report.registration = Some(registration);
             if resolves {
-                notify(app, &mut report, None).await;
+                notify(app, state, &mut report, None).await;
                 if app.config.mode == Mode::Remediate {
-                    record(app, &a.target.asg_name, TAG_RESOLVED_AT).await;
+                    record(a, TAG_RESOLVED_AT).await;
                 }
             }
             report
@@ -617,7 +482,7 @@ async fn finish(app: &App, a: &Admitted, subject: Subject, verdict: Verdict) -> 
                 why_no_change: why.to_string(),
                 would_apply: vec![],
             };
-            let mut report = assembled(app, outcome, subject, registration, diagnosis);
+            let mut report = assembled(app, a, outcome, subject, registration, diagnosis);
             report.deferred = true;
             report
         }
@@ -627,10 +492,10 @@ async fn finish(app: &App, a: &Admitted, subject: Subject, verdict: Verdict) -> 
             outcome,
         } => {
             let snapshot = diagnosis.snapshot.clone();
-            let mut report = assembled(app, outcome, subject, registration, diagnosis);
+            let mut report = assembled(app, a, outcome, subject, registration, diagnosis);
             // A retryable failure comes back: it is reported once it settles, not on every attempt.
             if !report.outcome.is_retryable_failure() {
-                notify(app, &mut report, Some(&snapshot)).await;
+                notify(app, state, &mut report, Some(&snapshot)).await;
             }
             report
         }
@@ -639,6 +504,7 @@ async fn finish(app: &App, a: &Admitted, subject: Subject, verdict: Verdict) -> 
 
 fn assembled(
     app: &App,
+    a: &Admitted,
     outcome: Outcome,
     subject: Subject,
     registration: Registration,
@@ -649,8 +515,10 @@ fn assembled(
     if let (Registration::Unknown { reason }, Some(cluster)) =
         (&registration, &report.subject.cluster)
     {
-        let role = app.config.function_role_arn.as_deref();
-        let access = rules::function_cannot_read_nodes(&app.clients.region, cluster, reason, role);
+        // In a member account, the cluster sees the member role: that is the one to map.
+        let role = (a.scoped.reach.role_arn()).or(app.config.function_role_arn.as_deref());
+        let region = &a.scoped.aws.region;
+        let access = rules::function_cannot_read_nodes(region, cluster, reason, role);
         report.findings.push(access);
     }
     report.registration = Some(registration);
@@ -658,21 +526,29 @@ fn assembled(
     report
 }
 
-async fn failed(app: &App, subject: Subject, e: &Error) -> EventReport {
+async fn failed(app: &App, state: Option<&StateStore>, subject: Subject, e: &Error) -> EventReport {
     let mut report = EventReport::new(Outcome::failed(e), subject);
     // A retryable failure comes back (and ends in a DLQ, which has its own alarm): tell people only
     // about the ones that will not fix themselves.
     if !e.is_retryable() {
-        notify(app, &mut report, None).await;
+        notify(app, state, &mut report, None).await;
     }
     report
 }
 
-async fn notify(app: &App, report: &mut EventReport, snapshot: Option<&Snapshot>) {
-    let Some(topic) = &app.config.sns_topic_arn else {
+/// Publishes the report to the report topic and, when one is configured, to the chat topic; once per
+/// incident (claimed in the event's state).
+async fn notify(
+    app: &App,
+    state: Option<&StateStore>,
+    report: &mut EventReport,
+    snapshot: Option<&Snapshot>,
+) {
+    let config = &app.config;
+    if config.sns_topic_arn.is_none() && config.chat_topic_arn.is_none() {
         return;
-    };
-    let claim = match claim_report(app, report).await {
+    }
+    let claim = match claim_report(state, report).await {
         Ok(Claim::AlreadyReported) => {
             report.already_reported = true;
             return;
@@ -684,15 +560,35 @@ async fn notify(app: &App, report: &mut EventReport, snapshot: Option<&Snapshot>
             Claim::Unclaimed
         }
     };
-    let notice = report::render(report, snapshot, app.config.mode);
-    match publish::publish(&app.clients, topic, &notice).await {
+    match publish_report(app, report, snapshot).await {
         Ok(()) => report.notified = true,
         Err(e) => {
             tracing::error!(error = %e, "could not publish the report; it is in this log");
             report.notify_error = Some(e.to_string());
-            release(app, claim).await;
+            release(state, claim).await;
         }
     }
+}
+
+/// The report to its topic, then the chat card to the chat topic. A chat card that does not go out is
+/// logged, never a reason to publish the report again.
+async fn publish_report(
+    app: &App,
+    report: &EventReport,
+    snapshot: Option<&Snapshot>,
+) -> Result<()> {
+    let mode = app.config.mode;
+    if let Some(topic) = &app.config.sns_topic_arn {
+        let notice = report::render(report, snapshot, mode);
+        publish::publish(&app.clients, topic, &notice).await?;
+    }
+    if let Some(topic) = &app.config.chat_topic_arn {
+        let card = report::chat::card(report, snapshot, mode);
+        if let Err(e) = publish::publish_chat(&app.clients, topic, &card).await {
+            tracing::error!(error = %e, "could not publish the chat card");
+        }
+    }
+    Ok(())
 }
 
 /// One report per incident: the first invocation for an instance claims it.
@@ -702,8 +598,8 @@ enum Claim {
     AlreadyReported,
 }
 
-async fn claim_report(app: &App, report: &EventReport) -> Result<Claim> {
-    let (Some(state), Some(instance)) = (&app.state, &report.subject.instance_id) else {
+async fn claim_report(state: Option<&StateStore>, report: &EventReport) -> Result<Claim> {
+    let (Some(state), Some(instance)) = (state, &report.subject.instance_id) else {
         return Ok(Claim::Unclaimed);
     };
     let key = ledger::notify_key(instance);
@@ -716,8 +612,8 @@ async fn claim_report(app: &App, report: &EventReport) -> Result<Claim> {
 }
 
 /// The report did not go out: give the claim back so a retry can send it.
-async fn release(app: &App, claim: Claim) {
-    if let (Some(state), Claim::Claimed(key)) = (&app.state, claim) {
+async fn release(state: Option<&StateStore>, claim: Claim) {
+    if let (Some(state), Claim::Claimed(key)) = (state, claim) {
         if let Err(e) = state.release(&key).await {
             tracing::warn!(error = %e, "could not release the report claim");
         }

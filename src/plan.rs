@@ -9,7 +9,7 @@ use crate::egress::{self, default_route_state, DefaultRoute};
 use crate::finding::{Finding, Severity};
 use crate::registration::Registration;
 use crate::snapshot::{GroupMember, NatState, RouteState, RouteTable, Snapshot};
-use crate::target::Target;
+use crate::target::{NodeSource, Target};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "decision", rename_all = "kebab-case")]
@@ -288,14 +288,39 @@ fn shared_table_guard(input: &PlanInput) -> Option<Blocked> {
 
 /// The recycle step for `RECYCLE`, or the guard that stops it (the route fix still applies).
 fn recycle_step(input: &PlanInput) -> Result<Option<RecycleStep>, Blocked> {
-    let s = input.snapshot;
     match input.recycle {
         Recycle::None => Ok(None),
-        Recycle::Instance => Ok(Some(RecycleStep::TerminateInstance {
-            instance_id: s.instance.id.clone(),
-            asg_name: input.target.asg_name.clone(),
-        })),
+        Recycle::Instance => Ok(Some(replace_instance(
+            input.target,
+            &input.snapshot.instance.id,
+        ))),
         Recycle::Nodegroup => nodegroup_rescale(input).map(Some),
+    }
+}
+
+/// How the instance is replaced, by what launched it: its Auto Scaling group or Karpenter replace a
+/// terminated instance; EKS owns an Auto Mode instance (a human deletes its NodeClaim); nothing replaces
+/// a standalone one (a human does).
+pub fn replace_instance(target: &Target, instance_id: &str) -> RecycleStep {
+    let instance_id = instance_id.to_string();
+    match &target.source {
+        NodeSource::AutoScalingGroup { name } => RecycleStep::TerminateInstance {
+            instance_id,
+            asg_name: name.clone(),
+        },
+        NodeSource::Karpenter { nodepool, .. } => RecycleStep::TerminateKarpenterInstance {
+            instance_id,
+            nodepool: nodepool.clone(),
+        },
+        NodeSource::AutoMode {
+            nodepool,
+            nodeclaim,
+        } => RecycleStep::DeleteNodeClaim {
+            instance_id,
+            nodepool: nodepool.clone(),
+            nodeclaim: nodeclaim.clone(),
+        },
+        NodeSource::Standalone => RecycleStep::ReplaceStandaloneInstance { instance_id },
     }
 }
 
@@ -306,7 +331,7 @@ fn nodegroup_rescale(input: &PlanInput) -> Result<RecycleStep, Blocked> {
             Guard::NotAManagedNodegroup,
             format!(
                 "{} is not a managed nodegroup; use RECYCLE=instance to replace the stuck instance",
-                input.target.asg_name
+                input.target.source.describe()
             ),
         ));
     };
@@ -396,11 +421,11 @@ mod tests {
     use crate::snapshot::RouteTarget;
 
     fn target() -> Target {
-        Target {
-            cluster: "eks-workshop".into(),
-            nodegroup: Some("new_nodegroup_2".into()),
-            asg_name: "eks-new_nodegroup_2-abcd".into(),
-        }
+        Target::auto_scaling(
+            "eks-workshop",
+            Some("new_nodegroup_2"),
+            "eks-new_nodegroup_2-abcd",
+        )
     }
 
     fn decide(
@@ -808,5 +833,97 @@ mod tests {
         ));
         let d = decide(&s, Mode::Remediate, Recycle::Instance, missing(), false);
         assert!(matches!(d, Decision::NoChange { .. }), "{d:?}");
+    }
+
+    fn decide_source(source: NodeSource, recycle: Recycle, mode: Mode) -> Decision {
+        let s = fixture::seed();
+        let findings = diagnose(&s).findings;
+        let target = Target {
+            cluster: "eks-workshop".into(),
+            nodegroup: None,
+            source,
+        };
+        plan(&PlanInput {
+            snapshot: &s,
+            findings: &findings,
+            registration: &missing(),
+            target: &target,
+            mode,
+            recycle,
+            allow_shared_route_tables: false,
+        })
+    }
+
+    fn karpenter() -> NodeSource {
+        NodeSource::Karpenter {
+            nodepool: "default".into(),
+            nodeclaim: None,
+        }
+    }
+
+    #[test]
+    fn a_karpenter_node_gets_the_route_then_its_instance_terminated() {
+        let d = decide_source(karpenter(), Recycle::Instance, Mode::Remediate);
+        let Decision::Apply { actions, .. } = d else {
+            panic!("{d:?}")
+        };
+        assert_eq!(
+            actions[1],
+            Action::Recycle(RecycleStep::TerminateKarpenterInstance {
+                instance_id: INSTANCE.into(),
+                nodepool: "default".into()
+            })
+        );
+        assert!(actions[1].is_performed_recycle());
+    }
+
+    #[test]
+    fn an_auto_mode_node_gets_the_route_and_a_nodeclaim_step_for_a_human() {
+        let source = NodeSource::AutoMode {
+            nodepool: "general-purpose".into(),
+            nodeclaim: Some("general-purpose-abcde".into()),
+        };
+        let d = decide_source(source, Recycle::Instance, Mode::Remediate);
+        let Decision::Apply { actions, .. } = d else {
+            panic!("{d:?}")
+        };
+        assert!(actions[0].is_route_change());
+        assert!(matches!(
+            &actions[1],
+            Action::Recycle(RecycleStep::DeleteNodeClaim { nodeclaim: Some(c), .. }) if c == "general-purpose-abcde"
+        ));
+        assert!(!actions[1].is_performed_recycle(), "EKS owns the instance");
+    }
+
+    #[test]
+    fn a_standalone_instance_is_never_terminated_by_the_function() {
+        let d = decide_source(NodeSource::Standalone, Recycle::Instance, Mode::Remediate);
+        let Decision::Apply { actions, .. } = d else {
+            panic!("{d:?}")
+        };
+        assert!(matches!(
+            actions[1],
+            Action::Recycle(RecycleStep::ReplaceStandaloneInstance { .. })
+        ));
+        assert!(!actions[1].is_performed_recycle());
+    }
+
+    #[test]
+    fn a_nodegroup_rescale_does_not_apply_to_a_nodepool() {
+        let d = decide_source(karpenter(), Recycle::Nodegroup, Mode::Remediate);
+        let Decision::Apply {
+            actions,
+            recycle_skipped: Some(blocked),
+        } = d
+        else {
+            panic!("{d:?}")
+        };
+        assert_eq!(actions.len(), 1, "the route is still fixed");
+        assert_eq!(blocked.guard, Guard::NotAManagedNodegroup);
+        assert!(
+            blocked.detail.contains("Karpenter NodePool default"),
+            "{}",
+            blocked.detail
+        );
     }
 }

@@ -12,9 +12,10 @@ use crate::config::Mode;
 use crate::egress::Verdict;
 use crate::error::ErrorKind;
 use crate::finding::{worst, Finding, Severity};
-use crate::outcome::{EventReport, Outcome};
+use crate::outcome::{EventReport, Outcome, Subject};
 use crate::registration::Registration;
 use crate::snapshot::Snapshot;
+use crate::target::{NodeSource, LABEL_NODEGROUP, LABEL_NODEPOOL};
 
 /// SNS takes subjects of fewer than 100 characters.
 pub const SUBJECT_LIMIT: usize = 99;
@@ -37,7 +38,7 @@ pub fn severity(report: &EventReport) -> Severity {
 }
 
 /// The finding that names the cause: the first blocker, else the first finding.
-fn cause(report: &EventReport) -> Option<&Finding> {
+pub(crate) fn cause(report: &EventReport) -> Option<&Finding> {
     let findings = &report.findings;
     findings
         .iter()
@@ -45,16 +46,35 @@ fn cause(report: &EventReport) -> Option<&Finding> {
         .or(findings.first())
 }
 
-/// `cluster/nodegroup`; a group with no cluster known is named by its Auto Scaling group, if any.
+/// `cluster/nodegroup` (`cluster/karpenter:<pool>`, …); a group with no cluster known is named by its
+/// Auto Scaling group, if any.
 fn who(report: &EventReport) -> String {
     let s = &report.subject;
     match (&s.cluster, &s.asg_name) {
-        (Some(cluster), _) => format!(
-            "{cluster}/{}",
-            s.nodegroup.as_deref().unwrap_or("self-managed")
-        ),
+        (Some(cluster), _) => format!("{cluster}/{}", group_label(s)),
         (None, Some(group)) => format!("group {group}"),
         (None, None) => "unknown cluster".to_string(),
+    }
+}
+
+/// The nodegroup, else what launched the instance (`self-managed` for a group of its own).
+pub(crate) fn group_label(s: &Subject) -> String {
+    match (&s.nodegroup, &s.node_source) {
+        (Some(ng), _) => ng.clone(),
+        (None, Some(source)) => source.label(),
+        (None, None) => "self-managed".to_string(),
+    }
+}
+
+/// The node label that selects the instance's group: its nodegroup's, else its NodePool's.
+fn node_label(s: &Subject) -> Option<(&'static str, &str)> {
+    match (
+        &s.nodegroup,
+        s.node_source.as_ref().and_then(NodeSource::nodepool),
+    ) {
+        (Some(ng), _) => Some((LABEL_NODEGROUP, ng)),
+        (None, Some(pool)) => Some((LABEL_NODEPOOL, pool)),
+        _ => None,
     }
 }
 
@@ -94,16 +114,30 @@ pub fn attributes(report: &EventReport) -> Vec<(&'static str, String)> {
     let s = &report.subject;
     // Without a cluster nothing says the group is self-managed: the event never got that far.
     let no_nodegroup = if s.cluster.is_some() {
-        "self-managed"
+        group_label(s)
     } else {
-        "unknown"
+        "unknown".to_string()
     };
-    vec![
+    let mut attributes = vec![
         ("cluster", attribute(s.cluster.as_deref(), "unknown")),
-        ("nodegroup", attribute(s.nodegroup.as_deref(), no_nodegroup)),
+        (
+            "nodegroup",
+            attribute(s.nodegroup.as_deref(), &no_nodegroup),
+        ),
         ("outcome", report.outcome.name().to_string()),
         ("severity", severity(report).to_string()),
-    ]
+    ];
+    // Only when known: SNS rejects empty attributes, and subscribers filter on what is there.
+    let optional = [
+        ("account", s.account.as_deref()),
+        ("region", s.region.as_deref()),
+    ];
+    for (key, value) in optional {
+        if let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) {
+            attributes.push((key, v.to_string()));
+        }
+    }
+    attributes
 }
 
 /// The most the SNS message (as [`Notice::sns_message`] builds it) may take: SNS accepts 262,144 bytes for
@@ -293,7 +327,7 @@ fn machine_json(report: &EventReport, mode: Mode, text: &str) -> Value {
     json
 }
 
-fn region(snapshot: Option<&Snapshot>) -> &str {
+pub(crate) fn region(snapshot: Option<&Snapshot>) -> &str {
     snapshot.map(|s| s.region.as_str()).unwrap_or("<region>")
 }
 
@@ -337,19 +371,28 @@ struct Header<'a>(&'a EventReport, Mode);
 impl Display for Header<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let s = &self.0.subject;
-        let nodegroup = match (&s.cluster, &s.nodegroup) {
-            (_, Some(ng)) => ng.as_str(),
-            (Some(_), None) => "(self-managed group)",
-            (None, None) => "(unknown)",
+        let group = match (&s.cluster, &s.nodegroup, &s.node_source) {
+            (_, Some(ng), _) => format!("nodegroup {ng}"),
+            (
+                Some(_),
+                None,
+                Some(source @ (NodeSource::Karpenter { .. } | NodeSource::AutoMode { .. })),
+            ) => source.describe(),
+            (Some(_), None, Some(NodeSource::Standalone)) => "no nodegroup or NodePool".to_string(),
+            (Some(_), None, _) => "nodegroup (self-managed group)".to_string(),
+            (None, None, _) => "nodegroup (unknown)".to_string(),
         };
         writeln!(
             f,
-            "Cluster {}, nodegroup {nodegroup}, instance {}",
+            "Cluster {}, {group}, instance {}",
             or_unknown(s.cluster.as_deref()),
             or_unknown(s.instance_id.as_deref())
         )?;
         if let (None, Some(group)) = (&s.cluster, &s.asg_name) {
             writeln!(f, "Auto Scaling group {group}")?;
+        }
+        if let (Some(account), Some(region)) = (&s.account, &s.region) {
+            writeln!(f, "Account {account}, Region {region}")?;
         }
         writeln!(f, "Outcome: {} (MODE={})", self.0.outcome.name(), self.1)
     }
@@ -446,13 +489,8 @@ impl Display for Network<'_> {
                 }
             )?;
         }
-        let asg = or_unknown(r.subject.asg_name.as_deref());
         let i = &s.instance;
-        writeln!(
-            f,
-            "  Auto Scaling group {asg}: launched {} successfully",
-            i.id
-        )?;
+        writeln!(f, "  {}", launched(&r.subject, &i.id))?;
         writeln!(
             f,
             "  Instance {}: {}, private DNS {}, public IP {}",
@@ -473,6 +511,22 @@ impl Display for Network<'_> {
             " (VPC main table)"
         };
         writeln!(f, "  Route table {}{main}:", s.route_table.id)
+    }
+}
+
+/// Who launched the instance, as the seed's investigation found it.
+fn launched(s: &Subject, instance: &str) -> String {
+    match &s.node_source {
+        Some(NodeSource::Standalone) => format!(
+            "Instance {instance} is tagged for the cluster but belongs to no Auto Scaling group or NodePool"
+        ),
+        Some(source @ (NodeSource::Karpenter { .. } | NodeSource::AutoMode { .. })) => {
+            format!("{}: launched {instance} (EC2 CreateFleet, no Auto Scaling group)", source.describe())
+        }
+        _ => format!(
+            "Auto Scaling group {}: launched {instance} successfully",
+            or_unknown(s.asg_name.as_deref())
+        ),
     }
 }
 
@@ -514,7 +568,7 @@ impl Display for Kubernetes<'_> {
             Some(Registration::Missing { .. }) => writeln!(
                 f,
                 "  Kubernetes: no node for {instance} (`{}` does not list it)",
-                commands::get_nodes(r.subject.nodegroup.as_deref())
+                commands::get_nodes_labelled(node_label(&r.subject))
             ),
             Some(Registration::Unknown { reason }) => {
                 writeln!(f, "  Kubernetes: registration unknown ({reason})")
@@ -678,44 +732,84 @@ struct ToRun<'a> {
 
 impl Display for ToRun<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let findings = &self.report.findings;
-        let lines: Vec<CommandLine> = if self.actions.is_empty() {
-            findings
-                .iter()
-                .flat_map(|x| x.remedy.commands.clone())
-                .collect()
-        } else {
-            self.actions
-                .iter()
-                .map(|a| commands::action(self.region, a))
-                .collect()
-        };
-        for line in lines {
+        for line in command_lines(self.report, self.region, &self.actions) {
             writeln!(f, "  {line}")?;
         }
-        for note in findings.iter().filter_map(|x| x.remedy.note.as_deref()) {
+        for note in notes(self.report) {
             writeln!(f, "  Note: {note}")?;
         }
         Ok(())
     }
 }
 
+/// The commands for `actions`, or every finding's commands when there are none.
+fn command_lines(report: &EventReport, region: &str, actions: &[Action]) -> Vec<CommandLine> {
+    if actions.is_empty() {
+        return report
+            .findings
+            .iter()
+            .flat_map(|x| x.remedy.commands.clone())
+            .collect();
+    }
+    actions
+        .iter()
+        .map(|a| commands::action(region, a))
+        .collect()
+}
+
+fn notes(report: &EventReport) -> impl Iterator<Item = &str> {
+    report
+        .findings
+        .iter()
+        .filter_map(|x| x.remedy.note.as_deref())
+}
+
+/// What is left for a human to run, by outcome: the steps that did not take effect, the fix a guard
+/// stopped, what remediate mode would do, or the findings' commands (none for a registered node).
+pub(crate) fn left_to_run(report: &EventReport, region: &str) -> Vec<CommandLine> {
+    match &report.outcome {
+        Outcome::Remediated { actions } => {
+            let left: Vec<Action> = actions
+                .iter()
+                .filter(|a| !a.took_effect())
+                .map(|a| a.action.clone())
+                .collect();
+            match left.is_empty() {
+                true => vec![],
+                false => command_lines(report, region, &left),
+            }
+        }
+        Outcome::RemediationBlocked { would_apply, .. }
+        | Outcome::Diagnosed { would_apply, .. } => command_lines(report, region, would_apply),
+        Outcome::Failed { .. } => command_lines(report, region, &[]),
+        _ => vec![],
+    }
+}
+
+/// How to verify: the group's nodes, and the subnet's routes when they were read.
+pub(crate) fn verify_lines(report: &EventReport, snapshot: Option<&Snapshot>) -> Vec<CommandLine> {
+    if report.subject.cluster.is_none() {
+        // Nothing to look at: the event never reached a cluster.
+        return vec![];
+    }
+    let mut lines = vec![commands::get_nodes_labelled(node_label(&report.subject))];
+    if let Some(s) = snapshot {
+        lines.push(commands::describe_routes(&s.region, &s.route_table.id));
+    }
+    lines
+}
+
 struct Verify<'a>(&'a EventReport, Option<&'a Snapshot>);
 
 impl Display for Verify<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        if self.0.subject.cluster.is_none() {
-            // Nothing to look at: the event never reached a cluster.
+        let lines = verify_lines(self.0, self.1);
+        if lines.is_empty() {
             return Ok(());
         }
-        let nodegroup = self.0.subject.nodegroup.as_deref();
-        writeln!(f, "\nHow to verify\n  {}", commands::get_nodes(nodegroup))?;
-        if let Some(s) = self.1 {
-            writeln!(
-                f,
-                "  {}",
-                commands::describe_routes(&s.region, &s.route_table.id)
-            )?;
+        writeln!(f, "\nHow to verify")?;
+        for line in lines {
+            writeln!(f, "  {line}")?;
         }
         Ok(())
     }
@@ -725,6 +819,7 @@ fn opt(v: Option<i32>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "?".to_string())
 }
 
+pub mod chat;
 #[cfg(test)]
 mod golden;
 #[cfg(test)]

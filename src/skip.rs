@@ -15,6 +15,9 @@ public_names! {
         InstanceGone => "instance-gone",
         /// An Auto Scaling test notification.
         TestNotification => "test-notification",
+        /// An instance seen running that belongs to an Auto Scaling group: the group's launch event is
+        /// the one checked.
+        InAutoScalingGroup => "in-auto-scaling-group",
         /// Any other event source or detail type.
         UnsupportedEvent => "unsupported-event",
     }

@@ -26,6 +26,8 @@ const CAS_ATTEMPTS: usize = 5;
 pub struct StateStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// Put before every key: the events of another account or Region keep their own (`scope`).
+    prefix: String,
 }
 
 fn s(v: &str) -> AttributeValue {
@@ -46,7 +48,24 @@ fn conflict<E: ProvideErrorMetadata>(e: &E) -> bool {
 
 impl StateStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> StateStore {
-        StateStore { client, table }
+        StateStore {
+            client,
+            table,
+            prefix: String::new(),
+        }
+    }
+
+    /// The same table, every key under `prefix`.
+    pub fn scoped(&self, prefix: &str) -> StateStore {
+        StateStore {
+            client: self.client.clone(),
+            table: self.table.clone(),
+            prefix: prefix.to_string(),
+        }
+    }
+
+    fn key(&self, key: &str) -> AttributeValue {
+        s(&format!("{}{key}", self.prefix))
     }
 
     /// Claims `key` for `ttl` seconds: `true` for the first caller, `false` for every later one.
@@ -55,7 +74,7 @@ impl StateStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item(KEY, s(key))
+            .item(KEY, self.key(key))
             .item(AT, n(now))
             .item(EXPIRES, n(now + ttl))
             .condition_expression("attribute_not_exists(#k) OR #e < :now")
@@ -77,7 +96,7 @@ impl StateStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key(KEY, s(key));
+            .key(KEY, self.key(key));
         delete.send().await.map_err(aws("dynamodb:DeleteItem"))?;
         Ok(())
     }
@@ -87,7 +106,7 @@ impl StateStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key(KEY, s(key))
+            .key(KEY, self.key(key))
             .consistent_read(true)
             .send()
             .await
@@ -126,7 +145,7 @@ impl StateStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item(KEY, s(key))
+            .item(KEY, self.key(key))
             .item(TIMES, s(&text.join(",")))
             .item(VERSION, n(version + 1))
             .item(EXPIRES, n(now + ledger::WINDOW_SECONDS))
@@ -165,7 +184,7 @@ impl StateStore {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item(KEY, s(&ledger::route_key(&record.route_table_id)))
+            .item(KEY, self.key(&ledger::route_key(&record.route_table_id)))
             .item(NAT, s(&record.nat_gateway_id))
             .item(AT, n(record.at))
             .item(EXPIRES, n(record.at + ledger::ROUTE_MEMORY_SECONDS))
@@ -188,7 +207,7 @@ impl StateStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item(KEY, s(key))
+            .item(KEY, self.key(key))
             .item(DESIRED, n(i64::from(record.desired)))
             .item(MIN, n(i64::from(record.min)))
             .item(AT, n(record.started_at))

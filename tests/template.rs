@@ -14,8 +14,13 @@ fn root() -> PathBuf {
 }
 
 fn template() -> Value {
-    let text = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml exists");
-    serde_yaml::from_str(&text).expect("template.yaml is YAML")
+    load("template.yaml")
+}
+
+/// A template of this repository, read (CloudFormation short tags included).
+fn load(path: &str) -> Value {
+    let text = std::fs::read_to_string(root().join(path)).expect("the template exists");
+    serde_yaml::from_str(&text).expect("the template is YAML")
 }
 
 /// One deployment's parameter values (the rest take the template's defaults).
@@ -42,17 +47,20 @@ fn scenarios() -> Vec<Scenario> {
             for clusters in ["", "eks-workshop,prod"] {
                 for vpcs in ["", "vpc-0a1b2c3d,vpc-1234abcd"] {
                     for subnets in ["", "subnet-0a1b2c3d"] {
-                        all.push(Scenario::new(&[
-                            ("Mode", mode),
-                            ("Recycle", recycle),
-                            ("ClusterAllowlist", clusters),
-                            ("RemediateVpcIds", vpcs),
-                            ("VpcSubnetIds", subnets),
-                            (
-                                "VpcSecurityGroupIds",
-                                subnets.replace("subnet", "sg").as_str(),
-                            ),
-                        ]));
+                        for org in ["", "o-a1b2c3d4e5"] {
+                            all.push(Scenario::new(&[
+                                ("Mode", mode),
+                                ("Recycle", recycle),
+                                ("ClusterAllowlist", clusters),
+                                ("RemediateVpcIds", vpcs),
+                                ("VpcSubnetIds", subnets),
+                                (
+                                    "VpcSecurityGroupIds",
+                                    subnets.replace("subnet", "sg").as_str(),
+                                ),
+                                ("OrganizationId", org),
+                            ]));
+                        }
                     }
                 }
             }
@@ -167,6 +175,14 @@ impl Eval<'_> {
             }
             "!Sub" => Some(Value::from(self.sub(&args))),
             "!GetAtt" => Some(Value::from(format!("<{}>", scalar(arg)))),
+            "!Select" => {
+                let index: usize = scalar(&args[0]).parse().expect("a !Select index");
+                let list = self
+                    .value(&args[1])
+                    .map(|v| self.args(&v))
+                    .unwrap_or_default();
+                list.get(index).cloned()
+            }
             other => panic!("intrinsic {other} is not understood by this test"),
         }
     }
@@ -294,12 +310,17 @@ fn deployed(eval: &Eval, body: &Value) -> Option<Value> {
 
 /// Every statement that applies to the function role.
 fn role_statements(template: &Value, scenario: &Scenario) -> Vec<Statement> {
+    statements_of_role(template, scenario, "FunctionRole")
+}
+
+/// Every statement that applies to the role `role` (a resource of the template).
+fn statements_of_role(template: &Value, scenario: &Scenario, role: &str) -> Vec<Statement> {
     let mut out = Vec::new();
     for (name, resource) in resources(template, scenario) {
         let kind = resource.get("Type").map(scalar).unwrap_or_default();
         let props = resource.get("Properties").cloned().unwrap_or(Value::Null);
         match kind.as_str() {
-            "AWS::IAM::Role" if name == "FunctionRole" => {
+            "AWS::IAM::Role" if name == role => {
                 for policy in strings_of_policies(&props) {
                     out.extend(statements_of(&policy));
                 }
@@ -381,6 +402,10 @@ const PLATFORM: &[(&str, &str)] = &[
 /// Lambda attaches the function to the VPC (VpcSubnetIds) with these; only in that statement, and only
 /// with a VPC configuration, may they be granted. AWS supports no narrower resource for them.
 const VPC_ATTACHMENT_SID: &str = "ManageFunctionEnis";
+
+/// An organisation-wide deployment (OrganizationId) assumes the member role of the account an event
+/// comes from: only in that statement, only there, and only for roles inside the organisation.
+const MEMBER_ROLES_SID: &str = "AssumeMemberRoles";
 
 /// A write to someone's infrastructure (what this test keeps out of alert mode and conditions).
 fn is_write(action: &str) -> bool {
@@ -527,7 +552,7 @@ fn sdk_calls(text: &str) -> BTreeSet<String> {
 /// The operation names the code gives its errors: `aws("ec2:CreateRoute")`, or for the best-effort
 /// reads `best_effort("iam:GetInstanceProfile", …)`.
 fn error_labels(text: &str) -> BTreeSet<String> {
-    ["aws(\"", "best_effort(\""]
+    ["aws(\"", "best_effort(\"", "credentials(\""]
         .iter()
         .flat_map(|needle| text.match_indices(needle))
         .filter_map(|(at, m)| text[at + m.len()..].split('"').next())
@@ -568,10 +593,12 @@ fn mismatch(granted: &BTreeSet<String>, called: &BTreeSet<String>) -> (Vec<Strin
     (unused, missing)
 }
 
+/// The statements without the two exceptions that have tests of their own: the VPC attachment and the
+/// member roles.
 fn without_vpc_attachment(statements: Vec<Statement>) -> Vec<Statement> {
     statements
         .into_iter()
-        .filter(|s| s.sid != VPC_ATTACHMENT_SID)
+        .filter(|s| s.sid != VPC_ATTACHMENT_SID && s.sid != MEMBER_ROLES_SID)
         .collect()
 }
 
@@ -659,7 +686,7 @@ fn alert_mode_grants_every_read_the_code_makes_and_nothing_else() {
         .filter(|a| !is_write(a))
         .collect();
     for scenario in matching(&[("Mode", "alert"), ("VpcSubnetIds", "")]) {
-        let granted = allowed_actions(&role_statements(&t, &scenario));
+        let granted = allowed_actions(&without_vpc_attachment(role_statements(&t, &scenario)));
         let (unused, missing) = mismatch(&granted, &reads);
         assert!(
             unused.is_empty() && missing.is_empty(),
@@ -719,7 +746,77 @@ fn recycle_permissions_follow_the_recycle_strategy() {
             recycle == "nodegroup",
             "{scenario:?}"
         );
+        assert_eq!(
+            granted.contains("ec2:TerminateInstances"),
+            recycle == "instance",
+            "{scenario:?}"
+        );
         assert!(granted.contains("ec2:CreateRoute") && granted.contains("ec2:ReplaceRoute"));
+    }
+}
+
+#[test]
+fn member_roles_are_assumed_only_organisation_wide_and_only_inside_the_organisation() {
+    let t = template();
+    for scenario in scenarios() {
+        let org = scalar(scenario.params.get("OrganizationId").expect("set"));
+        let statements: Vec<Statement> = role_statements(&t, &scenario)
+            .into_iter()
+            .filter(|s| s.actions.iter().any(|a| a == "sts:AssumeRole"))
+            .collect();
+        if org.is_empty() {
+            assert!(statements.is_empty(), "{scenario:?}");
+            continue;
+        }
+        assert_eq!(statements.len(), 1, "{scenario:?}");
+        let s = &statements[0];
+        assert_eq!(s.sid, MEMBER_ROLES_SID);
+        assert_eq!(s.actions, vec!["sts:AssumeRole"]);
+        assert!(
+            s.resources
+                .iter()
+                .all(|r| r.ends_with(":role/${MemberRoleName}")),
+            "{:?}",
+            s.resources
+        );
+        let condition = format!("{:?}", s.condition);
+        assert!(
+            condition.contains("aws:ResourceOrgID") && condition.contains(&org),
+            "{condition}"
+        );
+    }
+}
+
+#[test]
+fn karpenter_terminations_are_limited_to_instances_karpenter_tagged() {
+    let t = template();
+    for clusters in ["", "eks-workshop,prod"] {
+        let scenario = Scenario::new(&[("Mode", "remediate"), ("ClusterAllowlist", clusters)]);
+        let statements = role_statements(&t, &scenario);
+        let allow = statements
+            .iter()
+            .find(|s| s.allow && s.actions.iter().any(|a| a == "ec2:TerminateInstances"))
+            .expect("an allow statement");
+        let condition = format!("{:?}", allow.condition);
+        assert!(
+            condition.contains("ec2:ResourceTag/karpenter.sh/nodepool"),
+            "{condition}"
+        );
+        assert_eq!(
+            condition.contains("ec2:ResourceTag/eks:eks-cluster-name"),
+            !clusters.is_empty(),
+            "{condition}"
+        );
+        assert!(allow.resources.iter().all(|r| r.contains(":instance/")));
+        let deny = statements
+            .iter()
+            .find(|s| !s.allow && s.actions.iter().any(|a| a == "ec2:TerminateInstances"))
+            .expect("a deny statement");
+        let condition = format!("{:?}", deny.condition);
+        assert!(
+            condition.contains("eks-node-join-remediator/ignore"),
+            "{condition}"
+        );
     }
 }
 
@@ -878,4 +975,191 @@ fn reserved_concurrency_is_a_parameter_that_also_caps_the_queue_pollers() {
         .and_then(|s| s.get("MaximumConcurrency"))
         .map(scalar);
     assert_eq!(pollers.as_deref(), Some("7"));
+}
+
+// ----------------------------------------------------------------------------- the member template
+
+/// What only the central function calls: its own state and its report topics, and the member roles.
+const CENTRAL_ONLY: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:DeleteItem",
+    "sns:Publish",
+    "sts:AssumeRole",
+];
+
+fn member_scenarios() -> Vec<Scenario> {
+    let mut all = Vec::new();
+    for mode in ["alert", "remediate"] {
+        for recycle in ["instance", "nodegroup", "none"] {
+            for clusters in ["", "eks-workshop,prod"] {
+                for vpcs in ["", "vpc-0a1b2c3d"] {
+                    all.push(Scenario::new(&[
+                        ("Mode", mode),
+                        ("Recycle", recycle),
+                        ("ClusterAllowlist", clusters),
+                        ("RemediateVpcIds", vpcs),
+                        // The stack instance in RoleRegion creates the role.
+                        ("RoleRegion", "<AWS::Region>"),
+                    ]));
+                }
+            }
+        }
+    }
+    all
+}
+
+fn member_calls() -> BTreeSet<String> {
+    code_operations()
+        .into_iter()
+        .filter(|a| !CENTRAL_ONLY.contains(&a.as_str()))
+        .collect()
+}
+
+#[test]
+fn the_member_template_uses_no_transform_so_a_service_managed_stackset_takes_it() {
+    let t = load("templates/member.yaml");
+    assert!(t.get("Transform").is_none());
+    let text = std::fs::read_to_string(root().join("templates/member.yaml")).expect("read");
+    assert!(!text.contains("Fn::ForEach") && !text.contains("AWS::Serverless"));
+}
+
+#[test]
+fn the_member_role_in_remediate_mode_grants_exactly_what_the_function_calls_there() {
+    let t = load("templates/member.yaml");
+    let mut granted = BTreeSet::new();
+    for scenario in member_scenarios()
+        .into_iter()
+        .filter(|s| scalar(&s.params["Mode"]) == "remediate")
+    {
+        granted.extend(allowed_actions(&statements_of_role(
+            &t,
+            &scenario,
+            "MemberRole",
+        )));
+    }
+    let (unused, missing) = mismatch(&granted, &member_calls());
+    assert!(unused.is_empty(), "granted but never called: {unused:?}");
+    assert!(missing.is_empty(), "called but never granted: {missing:?}");
+}
+
+#[test]
+fn the_member_role_in_alert_mode_grants_every_read_and_no_write() {
+    let t = load("templates/member.yaml");
+    let reads: BTreeSet<String> = member_calls()
+        .into_iter()
+        .filter(|a| !is_write(a))
+        .collect();
+    for scenario in member_scenarios()
+        .into_iter()
+        .filter(|s| scalar(&s.params["Mode"]) == "alert")
+    {
+        let granted = allowed_actions(&statements_of_role(&t, &scenario, "MemberRole"));
+        let (unused, missing) = mismatch(&granted, &reads);
+        assert!(
+            unused.is_empty() && missing.is_empty(),
+            "{scenario:?}: extra {unused:?}, missing {missing:?}"
+        );
+    }
+}
+
+#[test]
+fn every_member_write_is_conditioned_or_scoped_as_in_the_central_template() {
+    let t = load("templates/member.yaml");
+    for scenario in member_scenarios() {
+        for s in statements_of_role(&t, &scenario, "MemberRole") {
+            let writes: Vec<&String> = s.actions.iter().filter(|a| is_write(a)).collect();
+            if !s.allow || writes.is_empty() {
+                continue;
+            }
+            let scoped = !s.resources.is_empty() && s.resources.iter().all(|r| r != "*");
+            assert!(s.condition.is_some() || scoped, "{} {writes:?}", s.sid);
+            if writes.iter().any(|a| a.ends_with("Route")) {
+                assert!(
+                    format!("{:?}", s.condition).contains("ec2:Vpc"),
+                    "{}",
+                    s.sid
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_member_role_trusts_only_the_central_function_and_exists_in_one_region() {
+    let t = load("templates/member.yaml");
+    let role = |scenario: &Scenario| {
+        resources(&t, scenario)
+            .into_iter()
+            .find(|(name, _)| name == "MemberRole")
+            .map(|(_, r)| r)
+    };
+    assert!(
+        role(&Scenario::new(&[("RoleRegion", "eu-west-1")])).is_none(),
+        "created only by the stack instance in RoleRegion"
+    );
+    let role = role(&Scenario::new(&[
+        ("RoleRegion", "<AWS::Region>"),
+        (
+            "CentralFunctionRoleArn",
+            "arn:aws:iam::111111111111:role/central-FunctionRole-ABC",
+        ),
+    ]))
+    .expect("the member role");
+    let trust = role
+        .get("Properties")
+        .and_then(|p| p.get("AssumeRolePolicyDocument"))
+        .expect("a trust policy");
+    let text = format!("{trust:?}");
+    assert!(text.contains(":iam::111111111111:root"), "{text}");
+    assert!(
+        text.contains("aws:PrincipalArn")
+            && text.contains("arn:aws:iam::111111111111:role/central-FunctionRole-ABC"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_member_stack_forwards_both_event_kinds_to_the_central_bus() {
+    let t = load("templates/member.yaml");
+    let bus = "arn:aws:events:us-east-1:111111111111:event-bus/central-org";
+    let rules: Vec<Value> = resources(&t, &Scenario::new(&[("CentralEventBusArn", bus)]))
+        .into_iter()
+        .filter(|(_, r)| r.get("Type").map(scalar).as_deref() == Some("AWS::Events::Rule"))
+        .map(|(_, r)| r)
+        .collect();
+    let patterns: Vec<String> = rules
+        .iter()
+        .map(|r| format!("{:?}", r["Properties"]["EventPattern"]))
+        .collect();
+    assert_eq!(rules.len(), 2, "{patterns:?}");
+    assert!(patterns
+        .iter()
+        .any(|p| p.contains("EC2 Instance Launch Successful")));
+    assert!(patterns
+        .iter()
+        .any(|p| p.contains("EC2 Instance State-change Notification") && p.contains("running")));
+    for rule in &rules {
+        let target = format!("{:?}", rule["Properties"]["Targets"]);
+        assert!(target.contains(bus), "{target}");
+    }
+}
+
+#[test]
+fn the_central_stack_accepts_events_from_its_organisation_only() {
+    let t = template();
+    let scenario = Scenario::new(&[("OrganizationId", "o-a1b2c3d4e5")]);
+    let all = resources(&t, &scenario);
+    let policy = all
+        .iter()
+        .find(|(name, _)| name == "OrgEventBusPolicy")
+        .map(|(_, r)| format!("{r:?}"))
+        .expect("the bus policy");
+    assert!(
+        policy.contains("aws:PrincipalOrgID") && policy.contains("o-a1b2c3d4e5"),
+        "{policy}"
+    );
+    assert!(resources(&t, &Scenario::new(&[]))
+        .iter()
+        .all(|(name, _)| !name.starts_with("Org")));
 }

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod bench;
+pub mod calls;
 pub mod fault;
 pub mod kube;
 pub mod moto;

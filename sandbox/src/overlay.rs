@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::access::{pathless_role_arn, ClusterAccess};
 use crate::bench::{close_head, read_head};
+use crate::calls::{operation, CallLog};
 use crate::util::{random_uuid, Context};
 use crate::Error;
 
@@ -24,6 +25,8 @@ use crate::Error;
 pub struct AwsOverlay {
     /// `http://127.0.0.1:<port>`
     pub endpoint: String,
+    /// Every call that came through, answered here or forwarded.
+    pub calls: CallLog,
     task: JoinHandle<()>,
 }
 
@@ -39,11 +42,13 @@ impl AwsOverlay {
             .await
             .context("bind overlay")?;
         let port = listener.local_addr()?.port();
+        let calls = CallLog::default();
+        let log = calls.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (upstream, access) = (upstream.clone(), access.clone());
+                let (upstream, access, log) = (upstream.clone(), access.clone(), log.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = serve(client, &upstream, &access).await {
+                    if let Err(e) = serve(client, &upstream, &access, &log).await {
                         eprintln!("aws overlay: {e}");
                     }
                 });
@@ -51,6 +56,7 @@ impl AwsOverlay {
         });
         Ok(AwsOverlay {
             endpoint: format!("http://127.0.0.1:{port}"),
+            calls,
             task,
         })
     }
@@ -137,8 +143,15 @@ enum Answer {
     Forward { patch_cluster: Option<String> },
 }
 
-async fn serve(mut client: TcpStream, upstream: &str, access: &ClusterAccess) -> Result<(), Error> {
+async fn serve(
+    mut client: TcpStream,
+    upstream: &str,
+    access: &ClusterAccess,
+    log: &CallLog,
+) -> Result<(), Error> {
     let request = read_request(&mut client).await?;
+    let r = &request;
+    log.record(operation(&r.service, &r.head, &r.method, &r.path, &r.body));
     let answer = match request.service.as_str() {
         "eks" => eks(&request, access),
         "ec2" => ec2(&request, access),

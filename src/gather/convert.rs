@@ -41,6 +41,25 @@ pub fn group(g: &aws_sdk_autoscaling::types::AutoScalingGroup, name: &str) -> Gr
     }
 }
 
+/// An instance's tags as a map.
+pub fn instance_tags(i: &ec2::Instance) -> std::collections::BTreeMap<String, String> {
+    i.tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_string(), text(t.value()))))
+        .collect()
+}
+
+/// A NodePool's instance as the blast-radius guard counts it: in service once running; pending and
+/// terminating ones are replacements in flight.
+pub fn pool_member(i: &ec2::Instance) -> GroupMember {
+    let running = i.state().and_then(|s| s.name()).map(|n| n.as_str()) == Some("running");
+    GroupMember {
+        id: text(i.instance_id()),
+        in_service: running,
+        healthy: true,
+    }
+}
+
 pub fn instance(i: &ec2::Instance, id: &str) -> Instance {
     Instance {
         id: id.to_string(),

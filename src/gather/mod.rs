@@ -14,6 +14,7 @@ use crate::context::Clients;
 use crate::error::{Error, Result};
 use crate::kube::{KubeApi, KubeError};
 use crate::snapshot::*;
+use crate::target::TAG_KARPENTER_NODEPOOL;
 
 pub use identity::profile_role;
 pub use network::{nat_state_now, route_table_now};
@@ -44,6 +45,15 @@ pub async fn group(clients: &Clients, name: &str) -> Result<Option<Group>> {
 
 /// The instance, or `None` when EC2 no longer knows it.
 pub async fn instance(clients: &Clients, id: &str) -> Result<Option<Instance>> {
+    Ok(tagged_instance(clients, id).await?.map(|(i, _)| i))
+}
+
+/// The instance and its tags (what an instance seen running is admitted by), in one call; `None` when
+/// EC2 no longer knows it.
+pub async fn tagged_instance(
+    clients: &Clients,
+    id: &str,
+) -> Result<Option<(Instance, BTreeMap<String, String>)>> {
     let out = match clients
         .ec2
         .describe_instances()
@@ -60,7 +70,88 @@ pub async fn instance(clients: &Clients, id: &str) -> Result<Option<Instance>> {
         .iter()
         .flat_map(|r| r.instances())
         .find(|i| i.instance_id() == Some(id));
-    Ok(found.map(|i| convert::instance(i, id)))
+    Ok(found.map(|i| (convert::instance(i, id), convert::instance_tags(i))))
+}
+
+/// Several instances and their tags in one call (the records of one SQS batch), by id. An id EC2 does
+/// not know fails the whole call: then nothing is returned and each record reads its own.
+pub async fn tagged_instances(
+    clients: &Clients,
+    ids: &[String],
+) -> Result<BTreeMap<String, (Instance, BTreeMap<String, String>)>> {
+    let out = match clients
+        .ec2
+        .describe_instances()
+        .set_instance_ids(Some(ids.to_vec()))
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) if code(&e) == Some("InvalidInstanceID.NotFound") => return Ok(BTreeMap::new()),
+        Err(e) => return Err(aws("ec2:DescribeInstances")(e)),
+    };
+    Ok(out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| {
+            let id = i.instance_id()?;
+            Some((
+                id.to_string(),
+                (convert::instance(i, id), convert::instance_tags(i)),
+            ))
+        })
+        .collect())
+}
+
+/// Pages of a NodePool's instances read at most (1,000 each) for the blast-radius guard.
+const POOL_PAGES: usize = 10;
+
+/// A Karpenter NodePool's instances that are not gone (pending, running or terminating), for the
+/// blast-radius guard: the pool has no Auto Scaling group to ask.
+pub async fn pool_members(
+    clients: &Clients,
+    cluster: &str,
+    nodepool: &str,
+) -> Result<Vec<GroupMember>> {
+    let filter = |name: &str, values: &[&str]| {
+        aws_sdk_ec2::types::Filter::builder()
+            .name(name)
+            .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
+            .build()
+    };
+    let states = ["pending", "running", "shutting-down", "stopping"];
+    let mut members = Vec::new();
+    let mut next: Option<String> = None;
+    for _ in 0..POOL_PAGES {
+        let page = clients
+            .ec2
+            .describe_instances()
+            .filters(filter(
+                &format!("tag:{TAG_KARPENTER_NODEPOOL}"),
+                &[nodepool],
+            ))
+            .filters(filter(
+                &format!("tag:kubernetes.io/cluster/{cluster}"),
+                &["owned", "shared"],
+            ))
+            .filters(filter("instance-state-name", &states))
+            .max_results(1000)
+            .set_next_token(next.take())
+            .send()
+            .await
+            .map_err(aws("ec2:DescribeInstances"))?;
+        let instances = page.reservations().iter().flat_map(|r| r.instances());
+        members.extend(instances.map(convert::pool_member));
+        next = page
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(String::from);
+        if next.is_none() {
+            break;
+        }
+    }
+    Ok(members)
 }
 
 /// The cluster, or `None` when EKS does not know it (kops and Cluster API groups carry the same

@@ -38,11 +38,11 @@ fn document(n: &Notice) -> String {
 }
 
 fn target() -> Target {
-    Target {
-        cluster: "eks-workshop".into(),
-        nodegroup: Some("new_nodegroup_2".into()),
-        asg_name: "eks-new_nodegroup_2-abcd".into(),
-    }
+    Target::auto_scaling(
+        "eks-workshop",
+        Some("new_nodegroup_2"),
+        "eks-new_nodegroup_2-abcd",
+    )
 }
 
 fn decide(s: &Snapshot, findings: &[Finding], mode: Mode) -> Decision {

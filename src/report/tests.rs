@@ -11,6 +11,7 @@ pub(crate) fn seed_subject() -> Subject {
         asg_name: Some("eks-new_nodegroup_2-abcd".into()),
         cluster: Some("eks-workshop".into()),
         nodegroup: Some("new_nodegroup_2".into()),
+        ..Subject::default()
     }
 }
 
@@ -18,11 +19,11 @@ fn seed_report(mode: Mode) -> (EventReport, Snapshot) {
     let s = fixture::seed();
     let findings = diagnose(&s).findings;
     let registration = Registration::Missing { nodegroup_nodes: 0 };
-    let target = Target {
-        cluster: "eks-workshop".into(),
-        nodegroup: Some("new_nodegroup_2".into()),
-        asg_name: "eks-new_nodegroup_2-abcd".into(),
-    };
+    let target = Target::auto_scaling(
+        "eks-workshop",
+        Some("new_nodegroup_2"),
+        "eks-new_nodegroup_2-abcd",
+    );
     let decision = plan(&PlanInput {
         snapshot: &s,
         findings: &findings,

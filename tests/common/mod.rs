@@ -225,19 +225,20 @@ impl Sandbox {
     }
 }
 
-async fn subscribed_queue(sdk: &SdkConfig) -> (String, String) {
+/// The report topic in the account `sdk` points at, with an SQS queue subscribed: `(topic ARN, queue URL)`.
+pub async fn subscribed_queue(sdk: &SdkConfig) -> (String, String) {
+    subscribed_queue_named(sdk, "eks-node-join-remediator-reports", "report-subscriber").await
+}
+
+/// A topic named `topic` with the queue named `queue` subscribed (raw delivery off: SNS envelopes).
+pub async fn subscribed_queue_named(sdk: &SdkConfig, topic: &str, queue: &str) -> (String, String) {
     let sns = aws_sdk_sns::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    let topic = sns
-        .create_topic()
-        .name("eks-node-join-remediator-reports")
-        .send()
-        .await
-        .expect("topic");
+    let topic = sns.create_topic().name(topic).send().await.expect("topic");
     let topic_arn = topic.topic_arn().expect("topic arn").to_string();
     let queue = sqs
         .create_queue()
-        .queue_name("report-subscriber")
+        .queue_name(queue)
         .send()
         .await
         .expect("queue");

@@ -22,6 +22,9 @@ pub(super) struct ClusterInstance {
     pub(super) az: String,
     pub(super) instance_type: String,
     pub(super) nodegroup: Option<String>,
+    /// The Karpenter (or EKS Auto Mode) NodePool that launched it (`karpenter.sh/nodepool`,
+    /// `eks:kubernetes-node-pool-name`): its node carries the label `karpenter.sh/nodepool`.
+    pub(super) nodepool: Option<String>,
     /// `IamInstanceProfile.Arn`.
     pub(super) instance_profile_arn: Option<String>,
 }
@@ -109,6 +112,9 @@ fn member(instance: &Instance, cluster: &str) -> Option<ClusterInstance> {
         az: text(instance.placement().and_then(|p| p.availability_zone())),
         instance_type: text(instance.instance_type().map(|t| t.as_str())),
         nodegroup: tag("eks:nodegroup-name").map(str::to_owned),
+        nodepool: tag("karpenter.sh/nodepool")
+            .or(tag("eks:kubernetes-node-pool-name"))
+            .map(str::to_owned),
         instance_profile_arn: instance
             .iam_instance_profile()
             .and_then(|p| p.arn())

@@ -27,6 +27,7 @@ pub(super) struct Registered {
     az: String,
     instance_type: String,
     nodegroup: Option<String>,
+    nodepool: Option<String>,
     created: SystemTime,
 }
 
@@ -154,6 +155,7 @@ impl Registered {
             az: i.az.clone(),
             instance_type: i.instance_type.clone(),
             nodegroup: i.nodegroup.clone(),
+            nodepool: i.nodepool.clone(),
             created: SystemTime::now(),
         }
     }
@@ -219,6 +221,9 @@ impl Registered {
         if let Some(ng) = &self.nodegroup {
             labels.insert(NODEGROUP_LABEL.into(), ng.clone().into());
             labels.insert("eks.amazonaws.com/capacityType".into(), "ON_DEMAND".into());
+        }
+        if let Some(pool) = &self.nodepool {
+            labels.insert("karpenter.sh/nodepool".into(), pool.clone().into());
         }
         labels.insert("kubernetes.io/hostname".into(), self.name.clone().into());
         labels.insert("kubernetes.io/os".into(), "linux".into());

@@ -14,12 +14,16 @@
 //! dual-stack (IPv6) clusters ([`dual_stack`]).
 //! Every world's nodes run as the node role `eks-workshop-node-role` through an instance profile
 //! ([`identity`]); [`WorldOptions::node_policies`] says what it carries.
-//! The steps live in [`steps`] (the seed) and [`variants`] (the rest); [`ops`] changes a built world.
+//! The steps live in [`steps`] (the seed) and [`variants`] (the rest); [`ops`] changes a built world;
+//! [`nodes`] launches instances without an Auto Scaling group (Karpenter, EKS Auto Mode, nobody's);
+//! [`accounts`] adds the central account and the member role of an organisation-wide deployment.
 
+mod accounts;
 mod dual_stack;
 mod ec2;
 mod event;
 mod identity;
+mod nodes;
 mod ops;
 mod steps;
 mod variants;
@@ -31,9 +35,11 @@ use aws_config::SdkConfig;
 
 use crate::Error;
 
+pub use accounts::{Central, MEMBER_ROLE_NAME};
 pub use dual_stack::{IPV6_ANYWHERE, RESTRICTED_IPV4_CIDR};
 pub use ec2::{route_destination, route_target};
 pub use identity::{NODE_POLICIES, NODE_PROFILE_NAME, NODE_ROLE_NAME};
+pub use nodes::Launcher;
 
 /// Name of the cluster in the seed.
 pub const CLUSTER_NAME: &str = "eks-workshop";

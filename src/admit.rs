@@ -1,0 +1,305 @@
+//! Stage 1 of a launch, admission: which cluster, what launched the instance, the instance and the
+//! cluster; or why the event is skipped. A launch event names its Auto Scaling group, whose tags decide.
+//! An instance seen running is decided by its own tags, read in the same call that reads the instance,
+//! so an instance that is nobody's node costs that one call and no report.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use crate::context::{App, Clients, Scoped};
+use crate::error::Result;
+use crate::event::{LaunchEvent, Origin};
+use crate::gather::{self, Group};
+use crate::kube::{decode_cluster_ca, KubeApi, KubeError};
+use crate::member;
+use crate::outcome::Subject;
+use crate::registration::Registration;
+use crate::skip::{Skip, SkipReason};
+use crate::snapshot::{Cluster, GroupMember, Instance, ProfileRole, Readable};
+use crate::target::{resolve, resolve_instance, NodeSource, Target};
+
+/// Everything known about a launch once it is admitted.
+pub struct Admitted {
+    pub launch: LaunchEvent,
+    /// The Auto Scaling group, when one launched the instance.
+    pub group: Option<Group>,
+    pub target: Target,
+    pub instance: Instance,
+    pub cluster: Cluster,
+    /// When `cluster` was read (it may come from a warm container's cache).
+    pub cluster_read_at: Instant,
+    /// The role behind the instance's profile (it may come from a warm container's cache).
+    pub role: Readable<Option<ProfileRole>>,
+    pub kube: std::result::Result<KubeApi, KubeError>,
+    /// The clients and the state of the event's account and Region.
+    pub scoped: Scoped,
+}
+
+/// Instances seen running, read ahead for a batch of records in one call per account: by account
+/// (empty: the function's own) and instance id.
+pub type ReadAhead = HashMap<(String, String), (Instance, BTreeMap<String, String>)>;
+
+/// The group, the EKS side and the instance, once found; else why the event is skipped.
+type Found = std::result::Result<(Option<Group>, Target, Instance), Skip>;
+
+fn gone<T>(detail: String) -> Result<std::result::Result<T, Skip>> {
+    Ok(Err(Skip::new(SkipReason::InstanceGone, detail)))
+}
+
+/// Which cluster and what launched the instance, the instance, the cluster; or why the event is skipped.
+pub async fn admit(
+    app: &App,
+    scoped: Scoped,
+    launch: LaunchEvent,
+    ahead: &ReadAhead,
+) -> Result<std::result::Result<Admitted, Skip>> {
+    let allowlist = &app.config.cluster_allowlist;
+    let found = match &launch.asg_name {
+        Some(asg) => by_group(&scoped.aws, asg, &launch.instance_id, allowlist).await?,
+        None => {
+            let read = ahead.get(&ahead_key(&launch)).cloned();
+            by_instance(&scoped.aws, &launch.instance_id, read, allowlist).await?
+        }
+    };
+    let (group, target, instance) = match found {
+        Ok(found) => found,
+        Err(skip) => return Ok(Err(skip)),
+    };
+    if instance.is_gone() {
+        return gone(format!("{} is {}", instance.id, instance.state));
+    }
+    // The profile's role is needed only to diagnose, but reading it now, beside the cluster (or from the
+    // warm cache), keeps the diagnosis to one wave of reads.
+    let profile = instance.instance_profile_arn.as_deref();
+    let (cluster, role) = tokio::join!(
+        cluster(app, &scoped, &target.cluster),
+        profile_role(app, &scoped.aws, profile)
+    );
+    let Some((cluster_read_at, cluster)) = cluster? else {
+        tracing::debug!(cluster = %target.cluster, "EKS does not know this cluster");
+        let detail = format!(
+            "EKS does not know cluster {} (kops or Cluster API?)",
+            target.cluster
+        );
+        return Ok(Err(Skip::new(SkipReason::NotEks, detail)));
+    };
+    let kube = kube_api(app, &scoped.aws, &cluster);
+    Ok(Ok(Admitted {
+        launch,
+        group,
+        target,
+        instance,
+        cluster,
+        cluster_read_at,
+        role,
+        kube,
+        scoped,
+    }))
+}
+
+/// The role behind the instance's profile, from the warm cache or read (and cached when it could be).
+/// A profile's ARN names its account, so one cache serves every account.
+async fn profile_role(
+    app: &App,
+    aws: &Clients,
+    profile_arn: Option<&str>,
+) -> Readable<Option<ProfileRole>> {
+    let Some(arn) = profile_arn else {
+        return Readable::Read(None);
+    };
+    if let Some(role) = app.cached_profile_role(arn).await {
+        return Readable::Read(role);
+    }
+    let role = gather::profile_role(aws, Some(arn)).await;
+    if let Readable::Read(r) = &role {
+        app.remember_profile_role(arn, r.clone()).await;
+    }
+    role
+}
+
+/// A group's launch: the group and the instance are both named in the event, so both are read at once.
+async fn by_group(
+    aws: &Clients,
+    asg_name: &str,
+    instance_id: &str,
+    allowlist: &[String],
+) -> Result<Found> {
+    let (group, instance) = tokio::try_join!(
+        gather::group(aws, asg_name),
+        gather::instance(aws, instance_id),
+    )?;
+    let Some(group) = group else {
+        return gone(format!("Auto Scaling group {asg_name} no longer exists"));
+    };
+    let target = match resolve(&group.name, &group.tags, allowlist) {
+        Ok(target) => target,
+        Err(skip) => return Ok(Err(skip)),
+    };
+    let Some(instance) = instance else {
+        return gone(format!("EC2 no longer knows {instance_id}"));
+    };
+    Ok(Ok((Some(group), target, instance)))
+}
+
+/// An instance seen running: one read (or the batch's read ahead) gives the instance and the tags that
+/// say whose it is.
+async fn by_instance(
+    aws: &Clients,
+    instance_id: &str,
+    read: Option<(Instance, BTreeMap<String, String>)>,
+    allowlist: &[String],
+) -> Result<Found> {
+    let read = match read {
+        Some(read) => Some(read),
+        None => gather::tagged_instance(aws, instance_id).await?,
+    };
+    let Some((instance, tags)) = read else {
+        return gone(format!("EC2 no longer knows {instance_id}"));
+    };
+    Ok(resolve_instance(instance_id, &tags, allowlist).map(|target| (None, target, instance)))
+}
+
+fn ahead_key(launch: &LaunchEvent) -> (String, String) {
+    let account = launch.origin.account.clone().unwrap_or_default();
+    (account, launch.instance_id.clone())
+}
+
+/// One DescribeInstances per account and Region for the instances a batch of records saw running (its
+/// records are then admitted without a read of their own). What cannot be read ahead is read per record.
+pub async fn read_ahead(app: &App, launches: &[&LaunchEvent]) -> ReadAhead {
+    let mut by_origin: HashMap<&Origin, Vec<&LaunchEvent>> = HashMap::new();
+    for launch in launches.iter().filter(|l| l.asg_name.is_none()) {
+        by_origin.entry(&launch.origin).or_default().push(launch);
+    }
+    let mut ahead = ReadAhead::new();
+    for (origin, group) in by_origin.into_iter().filter(|(_, g)| g.len() > 1) {
+        let ids: Vec<String> = group.iter().map(|l| l.instance_id.clone()).collect();
+        let read = async {
+            let scoped = member::scoped(app, origin).await?;
+            gather::tagged_instances(&scoped.aws, &ids).await
+        };
+        match read.await {
+            Ok(found) => {
+                let account = origin.account.clone().unwrap_or_default();
+                ahead.extend(found.into_iter().map(|(id, v)| ((account.clone(), id), v)));
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "reading ahead failed; each record reads its own")
+            }
+        }
+    }
+    ahead
+}
+
+/// The cluster's endpoint and CA rarely change: a warm container keeps them a few minutes (the
+/// diagnosis reads the cluster afresh).
+async fn cluster(app: &App, scoped: &Scoped, name: &str) -> Result<Option<(Instant, Cluster)>> {
+    let prefix = scoped.reach.key_prefix();
+    if let Some(cached) = app.cached_cluster(&prefix, name).await {
+        return Ok(Some(cached));
+    }
+    let cluster = gather::cluster(&scoped.aws, name).await?;
+    if let Some(c) = &cluster {
+        app.remember_cluster(&prefix, c.clone()).await;
+    }
+    Ok(cluster.map(|c| (Instant::now(), c)))
+}
+
+/// The cluster's API, reached with the event's account credentials (the member role, in another
+/// account): that is the principal the cluster's access entry must map.
+fn kube_api(
+    app: &App,
+    aws: &Clients,
+    cluster: &Cluster,
+) -> std::result::Result<KubeApi, KubeError> {
+    let config = &app.config;
+    let setup = |what: &str| KubeError::Setup(what.to_string());
+    let (endpoint, ca) = match (&config.kube_api_endpoint_override, &config.kube_ca_pem) {
+        (Some(endpoint), Some(ca)) => (endpoint.clone(), ca.as_bytes().to_vec()),
+        (Some(_), None) => {
+            return Err(setup(
+                "KUBE_API_ENDPOINT_OVERRIDE is set without KUBE_CA_FILE",
+            ))
+        }
+        (None, _) => {
+            let endpoint = cluster
+                .endpoint
+                .clone()
+                .ok_or_else(|| setup("the cluster has no API endpoint yet"))?;
+            let ca = cluster
+                .certificate_authority
+                .as_deref()
+                .ok_or_else(|| setup("the cluster has no certificate authority yet"))?;
+            (endpoint, decode_cluster_ca(ca)?)
+        }
+    };
+    KubeApi::new(
+        &endpoint,
+        &ca,
+        &cluster.name,
+        &aws.region,
+        aws.credentials.clone(),
+    )
+}
+
+/// What a report says the event is about, as far as the event itself tells.
+pub fn subject_of(launch: &LaunchEvent) -> Subject {
+    Subject {
+        instance_id: Some(launch.instance_id.clone()),
+        asg_name: launch.asg_name.clone(),
+        account: launch.origin.account.clone(),
+        region: launch.origin.region.clone(),
+        ..Subject::default()
+    }
+}
+
+impl Admitted {
+    pub fn subject(&self) -> Subject {
+        let event = subject_of(&self.launch);
+        Subject {
+            cluster: Some(self.target.cluster.clone()),
+            nodegroup: self.target.nodegroup.clone(),
+            node_source: Some(self.target.source.clone()),
+            region: event
+                .region
+                .clone()
+                .or(Some(self.scoped.aws.region.clone())),
+            ..event
+        }
+    }
+
+    pub async fn registration(&self) -> Registration {
+        match &self.kube {
+            Ok(api) => {
+                let i = &self.instance;
+                let label = self.target.node_selector();
+                api.registration(label, &i.id, i.private_dns_name.as_deref())
+                    .await
+            }
+            Err(e) => Registration::Unknown {
+                reason: e.to_string(),
+            },
+        }
+    }
+
+    /// The subnets of the instance's group: the Auto Scaling group's, else the instance's own (a
+    /// NodePool's subnets are chosen by its node class, which EC2 does not know).
+    pub fn group_subnets(&self) -> Vec<String> {
+        match &self.group {
+            Some(group) => group.subnets.clone(),
+            None => vec![self.instance.subnet_id.clone()],
+        }
+    }
+
+    /// The group's instances, for the blast-radius guard: the Auto Scaling group's, or a Karpenter
+    /// NodePool's (read only when a recycle is about to happen).
+    pub async fn members(&self) -> Result<Vec<GroupMember>> {
+        match (&self.group, &self.target.source) {
+            (Some(group), _) => Ok(group.members.clone()),
+            (None, NodeSource::Karpenter { nodepool, .. }) => {
+                gather::pool_members(&self.scoped.aws, &self.target.cluster, nodepool).await
+            }
+            (None, _) => Ok(vec![]),
+        }
+    }
+}
