@@ -2,7 +2,7 @@
 #
 #   make demo    the seed's incident in a local sandbox, fixed by the real Lambda binary
 #   make test    fmt, clippy, unit + integration tests (moto + fake Kubernetes API), template lint
-#   make bench   cold start, handler time, AWS calls per event, memory, binary size, a burst of events
+#   make bench   init vs baselines, TLS, handler time, AWS calls, memory, sizes, a 500-node scale-out
 #
 # One target/ directory serves test, demo and bench (the dev profile); only `make release`/`make bench`
 # build the release profile. Never run two of them at once on a small machine.
@@ -89,9 +89,10 @@ sam-build: $(STAMP)
 	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 	SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS=1 sam build --beta-features
 
+# BENCH_ARGS go to `sandbox bench`, e.g. BENCH_ARGS="--scale-out 100 --concurrency 20".
 .PHONY: bench
 bench: $(STAMP) release
-	bash scripts/bench.sh
+	bash scripts/bench.sh $(BENCH_ARGS)
 
 .PHONY: clean-sandbox
 clean-sandbox:

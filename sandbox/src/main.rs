@@ -10,7 +10,9 @@
 //! sandbox sns              --state .sandbox/world.json [--wait-seconds 10]
 //! sandbox wait-ready       --state .sandbox/world.json [--timeout 90] [--endpoint URL --ca-file FILE]
 //! sandbox replacement-event --state .sandbox/world.json --out .sandbox/replacement-event.json
-//! sandbox bench            --binary target/release/eks-node-join-remediator [--warm 20] [--burst 100]
+//! sandbox bench            --binary target/release/eks-node-join-remediator [--hello FILE] [--python FILE]
+//!                          [--runs 10] [--warm 20] [--burst 100] [--scale-out 500] [--concurrency 50]
+//!                          [--sam-artifact .aws-sam/build/Function/bootstrap] [--out target/bench]
 //! ```
 
 use std::collections::HashMap;
@@ -186,7 +188,7 @@ impl Args {
     }
 }
 
-const USAGE: &str = "usage: sandbox <seed|story|fake-kube|nodes|routes|sns|wait-ready|replacement-event> --state FILE [options] | sandbox bench --binary FILE [--warm N] [--burst N]";
+const USAGE: &str = "usage: sandbox <seed|story|fake-kube|nodes|routes|sns|wait-ready|replacement-event> --state FILE [options] | sandbox bench --binary FILE [--hello FILE] [--python FILE] [--runs N] [--warm N] [--burst N] [--scale-out N] [--concurrency N] [--sam-artifact FILE] [--out DIR]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -216,10 +218,7 @@ async fn run() -> Result<ExitCode, Error> {
         "wait-ready" => wait_ready(&args, &state_path).await,
         "replacement-event" => replacement_event(&args, &state_path).await,
         "bench" => {
-            let binary = args.path("binary", "target/release/eks-node-join-remediator");
-            let warm = args.number("warm", 20)? as usize;
-            let burst = args.number("burst", 100)? as usize;
-            sandbox::bench::run(&binary, warm, burst).await?;
+            sandbox::bench::run(&bench_options(&args)?).await?;
             Ok(ExitCode::SUCCESS)
         }
         "-h" | "--help" | "help" => {
@@ -228,6 +227,23 @@ async fn run() -> Result<ExitCode, Error> {
         }
         other => Err(format!("unknown command {other:?}\n{USAGE}").into()),
     }
+}
+
+/// `sandbox bench` options (see the usage line at the top of this file).
+fn bench_options(args: &Args) -> Result<sandbox::bench::Options, Error> {
+    let count = |name: &str, default: u64| args.number(name, default).map(|n| n as usize);
+    Ok(sandbox::bench::Options {
+        binary: args.path("binary", "target/release/eks-node-join-remediator"),
+        hello: args.path("hello", "target/bench-hello/release/bench-hello"),
+        python: args.path("python", ".venv/bin/python3"),
+        runs: count("runs", 10)?,
+        warm: count("warm", 20)?,
+        burst: count("burst", 100)?,
+        scale_out: count("scale-out", 500)?,
+        concurrency: count("concurrency", 50)?.max(1),
+        sam_artifact: args.path("sam-artifact", ".aws-sam/build/Function/bootstrap"),
+        out_dir: args.path("out", "target/bench"),
+    })
 }
 
 /// moto through `AWS_ENDPOINT_URL`; region from the environment (default us-west-2); credentials from the
