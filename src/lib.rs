@@ -44,6 +44,7 @@ mod state;
 
 pub mod config;
 pub mod logging;
+pub mod sdk;
 
 #[cfg(test)]
 mod fixture;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use eks_node_join_remediator::{handle, logging, App, Clients, Config};
+use eks_node_join_remediator::{handle, logging, sdk, App, Clients, Config};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -11,8 +11,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     logging::init();
     let config = Config::from_env()?;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let clients = Clients::new(&sdk)?;
+    let clients = Clients::new(&sdk::load().await)?;
     tracing::info!(mode = %config.mode, registration_check = %config.registration_check, recycle = %config.recycle, "started");
     let app = Arc::new(App::new(config, clients));
 
