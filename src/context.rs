@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_types::timeout::TimeoutConfig;
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, OnceCell, OwnedMutexGuard};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::scope::Reach;
-use crate::snapshot::{Cluster, ProfileRole};
+use crate::snapshot::{Cluster, InstanceTypeNetwork, ProfileRole, VpcReads};
 use crate::state::StateStore;
 
 pub struct Clients {
@@ -85,6 +85,10 @@ pub struct App {
     profile_roles: Mutex<HashMap<String, (Instant, Option<ProfileRole>)>>,
     /// Clients of other accounts and Regions, built once each per container (`member`).
     pub(crate) reached: Mutex<HashMap<(String, String), Arc<Clients>>>,
+    /// VPC reads in flight or just made, shared by the events that need the same ones ([`App::vpc_reads`]).
+    vpc_reads: Mutex<HashMap<String, SharedReads>>,
+    /// Network limits of the instance types read so far (they never change).
+    instance_types: std::sync::Mutex<HashMap<String, InstanceTypeNetwork>>,
 }
 
 /// What one event acts through: the clients of its account and Region, and the durable state under
@@ -94,6 +98,12 @@ pub struct Scoped {
     pub state: Option<StateStore>,
     pub reach: Reach,
 }
+
+/// One VPC read, started at the instant, that every event wanting it awaits.
+type SharedReads = (Instant, Arc<OnceCell<Arc<VpcReads>>>);
+
+/// A read still marked in flight after this long is abandoned (its event was cancelled mid-read).
+const VPC_READS_SHARED_FOR: Duration = Duration::from_secs(20);
 
 /// How long a warm container trusts a cluster (or an instance profile's role) it read.
 const CLUSTER_CACHE: Duration = Duration::from_secs(300);
@@ -111,7 +121,50 @@ impl App {
             route_locks: Mutex::new(HashMap::new()),
             clusters: Mutex::new(HashMap::new()),
             profile_roles: Mutex::new(HashMap::new()),
+            vpc_reads: Mutex::new(HashMap::new()),
+            instance_types: std::sync::Mutex::new(HashMap::new()),
             reached: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The VPC reads named by `key`: those another event of this container is making right now (the
+    /// records of one SQS batch start together), else made by `read`. A failed read is not shared: the
+    /// next event waiting tries again.
+    pub async fn vpc_reads<F, Fut>(&self, key: String, read: F) -> Result<Arc<VpcReads>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<VpcReads>>,
+    {
+        let cell = {
+            let mut shared = self.vpc_reads.lock().await;
+            shared.retain(|_, (started, _)| started.elapsed() < VPC_READS_SHARED_FOR);
+            let (_, cell) = shared
+                .entry(key.clone())
+                .or_insert_with(|| (Instant::now(), Arc::new(OnceCell::new())));
+            cell.clone()
+        };
+        let reads = cell
+            .get_or_try_init(|| async { read().await.map(Arc::new) })
+            .await
+            .cloned();
+        // Shared while in flight only: an event that starts after the read is done reads afresh, so
+        // nothing is staler than what events running side by side see anyway.
+        let mut shared = self.vpc_reads.lock().await;
+        if shared.get(&key).is_some_and(|(_, c)| Arc::ptr_eq(c, &cell)) {
+            shared.remove(&key);
+        }
+        reads
+    }
+
+    /// The network limits of an instance type read before.
+    pub fn known_instance_type(&self, kind: &str) -> Option<InstanceTypeNetwork> {
+        let types = self.instance_types.lock().ok()?;
+        types.get(kind).cloned()
+    }
+
+    pub fn remember_instance_type(&self, t: InstanceTypeNetwork) {
+        if let Ok(mut types) = self.instance_types.lock() {
+            types.insert(t.instance_type.clone(), t);
         }
     }
 
@@ -146,5 +199,86 @@ impl App {
             locks.entry(id.to_string()).or_default().clone()
         };
         lock.lock_owned().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aws_credential_types::Credentials;
+
+    use super::*;
+    use crate::fixture;
+
+    fn app() -> App {
+        let sdk = SdkConfig::builder()
+            .region(aws_config::Region::new("us-west-2"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::for_tests()))
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        App::new(Config::default(), Clients::new(&sdk).expect("clients"))
+    }
+
+    fn reads() -> VpcReads {
+        let s = fixture::seed();
+        VpcReads {
+            taken_at_ms: s.taken_at_ms,
+            vpc: s.vpc,
+            subnets: s.vpc_subnets,
+            route_tables: s.vpc_route_tables,
+            prefix_lists: s.prefix_lists,
+            nat_gateways: s.nat_gateways,
+            internet_gateways: s.attached_internet_gateways,
+            egress_only_gateways: s.egress_only_internet_gateways,
+            endpoints: s.vpc_endpoints,
+            network_acl: s.network_acl,
+            security_groups: s.security_groups,
+            cluster_enis: s.cluster_enis,
+        }
+    }
+
+    #[tokio::test]
+    async fn events_wanting_the_same_vpc_reads_at_once_share_one_read_and_a_failed_one_is_not_kept()
+    {
+        let app = app();
+        let calls = AtomicUsize::new(0);
+        let read = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(reads())
+        };
+        let key = || "us-west-2/vpc-1/subnet-1/c".to_string();
+        let (a, b, c) = tokio::join!(
+            app.vpc_reads(key(), read),
+            app.vpc_reads(key(), read),
+            app.vpc_reads(key(), read)
+        );
+        assert!(a.is_ok() && b.is_ok() && c.is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "three events, one read");
+        app.vpc_reads("us-west-2/vpc-1/subnet-2/c".into(), read)
+            .await
+            .expect("another subnet");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "another subnet is read on its own"
+        );
+        app.vpc_reads(key(), read).await.expect("later");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "an event after the read is done reads afresh"
+        );
+
+        let failing = || async { Err::<VpcReads, _>(Error::Inconsistent("throttled".into())) };
+        let other = || "us-west-2/vpc-2/subnet-9/c".to_string();
+        assert!(app.vpc_reads(other(), failing).await.is_err());
+        app.vpc_reads(other(), read).await.expect("read again");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            4,
+            "a failed read is tried again"
+        );
     }
 }

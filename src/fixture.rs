@@ -330,6 +330,7 @@ pub fn seed() -> Snapshot {
     let new_subnet = subnet(NEW_SUBNET, "10.42.192.0/19", "us-west-2a");
     Snapshot {
         region: REGION.to_string(),
+        taken_at_ms: 1_700_000_000_000,
         instance: instance(),
         subnet: new_subnet.clone(),
         vpc_subnets: vec![

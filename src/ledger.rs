@@ -100,13 +100,30 @@ pub fn rescale_abandoned(record: &RescaleRecord, now: i64) -> bool {
 pub struct RouteRecord {
     pub route_table_id: String,
     pub nat_gateway_id: String,
+    /// When it was written, Unix seconds.
     pub at: i64,
+    /// The same in milliseconds (records written before it was kept: the start of `at`'s second).
+    pub at_ms: i64,
+}
+
+/// Now, Unix milliseconds (0 if the clock is before 1970).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// A default route this function created that is missing again is drift against whatever manages the
-/// table (infrastructure as code, an AWS Config rule, a person): reported, not fought.
-pub fn drift(record: Option<&RouteRecord>, fix: &RouteFix, now: i64) -> Option<Blocked> {
-    let record = record.filter(|r| now - r.at < ROUTE_MEMORY_SECONDS)?;
+/// table (infrastructure as code, an AWS Config rule, a person): reported, not fought. Only a snapshot
+/// whose reads started after the route was written (`taken_at_ms`) can say it is missing again: one
+/// started before (by an event running alongside the one that wrote it) simply predates it.
+pub fn drift(
+    record: Option<&RouteRecord>,
+    fix: &RouteFix,
+    now: i64,
+    taken_at_ms: i64,
+) -> Option<Blocked> {
+    let record = record.filter(|r| now - r.at < ROUTE_MEMORY_SECONDS && r.at_ms < taken_at_ms)?;
     let RouteFix::CreateDefaultRoute { route_table_id, .. } = fix else {
         return None;
     };
@@ -189,22 +206,35 @@ mod tests {
             route_table_id: "rtb-1".into(),
             nat_gateway_id: "nat-1".into(),
             at: 10_000,
+            at_ms: 10_000_300,
         };
         let create = RouteFix::CreateDefaultRoute {
             route_table_id: "rtb-1".into(),
             nat_gateway_id: "nat-1".into(),
         };
-        let blocked = drift(Some(&record), &create, 10_600).expect("drift");
+        let blocked = drift(Some(&record), &create, 10_000, 10_000_301).expect("drift");
         assert_eq!(blocked.guard, Guard::RouteDrift);
         assert!(
             blocked.detail.contains("infrastructure as code") && blocked.detail.contains("rtb-1")
         );
-        assert_eq!(drift(None, &create, 10_600), None);
+        assert_eq!(drift(None, &create, 10_600, 10_500_000), None);
         assert_eq!(
-            drift(Some(&record), &create, 10_000 + ROUTE_MEMORY_SECONDS),
+            drift(
+                Some(&record),
+                &create,
+                10_000 + ROUTE_MEMORY_SECONDS,
+                10_500_000
+            ),
             None,
             "forgotten after a day"
         );
+        for taken_at_ms in [9_990_000, 10_000_299, 10_000_300] {
+            assert_eq!(
+                drift(Some(&record), &create, 10_600, taken_at_ms),
+                None,
+                "a snapshot whose reads started before the write predates the route"
+            );
+        }
     }
 
     #[test]
@@ -228,6 +258,7 @@ mod tests {
             route_table_id: "rtb-1".into(),
             nat_gateway_id: "nat-1".into(),
             at: 10_000,
+            at_ms: 10_000_000,
         };
         assert!(launched_before_fix(Some(&record), 9_990));
         assert!(!launched_before_fix(Some(&record), 10_005));

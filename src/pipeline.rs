@@ -228,6 +228,7 @@ async fn diagnose(app: &App, a: &Admitted) -> Result<Diagnosis> {
     };
     let aws = &a.scoped.aws;
     let snapshot = gather::snapshot(
+        app,
         aws,
         known,
         a.kube.as_ref(),
@@ -322,7 +323,7 @@ async fn decide_and_apply(
         Decision::Apply {
             actions,
             recycle_skipped,
-        } => match durable_guard(app, a, &actions).await? {
+        } => match durable_guard(app, a, &actions, d.snapshot.taken_at_ms).await? {
             Some(blocked) => Outcome::blocked(blocked, actions, vec![]),
             None => apply_actions(app, a, actions, recycle_skipped, deadline).await,
         },
@@ -352,7 +353,12 @@ async fn finishing_an_earlier_fix(
 /// The guards that need durable state: a route this function wrote that is gone again (drift), and the
 /// loop breaker (counted here, before anything is written). Only a recycle this function carries out
 /// itself is counted, or weighed against the group's replacements in flight.
-async fn durable_guard(app: &App, a: &Admitted, actions: &[Action]) -> Result<Option<Blocked>> {
+async fn durable_guard(
+    app: &App,
+    a: &Admitted,
+    actions: &[Action],
+    taken_at_ms: i64,
+) -> Result<Option<Blocked>> {
     let max = app.config.max_recycles_per_hour;
     let recycles = actions.iter().any(Action::is_performed_recycle);
     if recycles {
@@ -373,7 +379,7 @@ async fn durable_guard(app: &App, a: &Admitted, actions: &[Action]) -> Result<Op
     for action in actions {
         if let Action::Route(fix) = action {
             let record = state.route(fix.route_table_id()).await?;
-            if let Some(blocked) = ledger::drift(record.as_ref(), fix, now) {
+            if let Some(blocked) = ledger::drift(record.as_ref(), fix, now, taken_at_ms) {
                 return Ok(Some(blocked));
             }
         }
@@ -437,6 +443,7 @@ async fn remember_routes(scoped: &Scoped, results: &[crate::action::ActionResult
             route_table_id: fix.route_table_id().to_string(),
             nat_gateway_id: fix.nat_gateway_id().to_string(),
             at: now_unix(),
+            at_ms: ledger::now_ms(),
         };
         if let Err(e) = state.remember_route(&record).await {
             tracing::warn!(error = %e, "could not remember the route written; drift will not be detected for it");

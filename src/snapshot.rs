@@ -192,9 +192,32 @@ impl PortRange {
     }
 }
 
+/// What the VPC reads of one snapshot gave (one concurrent wave; see `gather::network`), shared by the
+/// events of a warm container that need the same ones at the same time.
+#[derive(Debug, Clone)]
+pub struct VpcReads {
+    /// When the reads started (Unix milliseconds).
+    pub taken_at_ms: i64,
+    pub vpc: Vpc,
+    pub subnets: Vec<Subnet>,
+    pub route_tables: Vec<RouteTable>,
+    pub prefix_lists: Readable<Vec<PrefixList>>,
+    pub nat_gateways: Vec<NatGateway>,
+    pub internet_gateways: Vec<String>,
+    pub egress_only_gateways: Vec<String>,
+    pub endpoints: Vec<VpcEndpoint>,
+    pub network_acl: Readable<NetworkAcl>,
+    pub security_groups: Readable<Vec<SecurityGroup>>,
+    pub cluster_enis: Readable<Vec<ClusterEni>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Snapshot {
     pub region: String,
+    /// When the VPC reads started (Unix milliseconds): a route written after it is not something this
+    /// snapshot could have seen.
+    #[serde(skip)]
+    pub taken_at_ms: i64,
     pub instance: Instance,
     /// The instance's subnet (ec2 DescribeSubnets).
     pub subnet: Subnet,

@@ -18,6 +18,7 @@ const TIMES: &str = "times";
 const VERSION: &str = "version";
 const NAT: &str = "nat_gateway_id";
 const AT: &str = "at";
+const AT_MS: &str = "at_ms";
 const DESIRED: &str = "desired";
 const MIN: &str = "min";
 /// Optimistic-concurrency retries of the loop breaker's counter.
@@ -174,6 +175,7 @@ impl StateStore {
                 route_table_id: route_table_id.to_string(),
                 nat_gateway_id,
                 at,
+                at_ms: number(&item, AT_MS).unwrap_or(at.saturating_mul(1000)),
             }),
             _ => None,
         })
@@ -187,6 +189,7 @@ impl StateStore {
             .item(KEY, self.key(&ledger::route_key(&record.route_table_id)))
             .item(NAT, s(&record.nat_gateway_id))
             .item(AT, n(record.at))
+            .item(AT_MS, n(record.at_ms))
             .item(EXPIRES, n(record.at + ledger::ROUTE_MEMORY_SECONDS))
             .send()
             .await

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::aws_error::{aws, code};
-use crate::context::Clients;
+use crate::context::{App, Clients};
 use crate::error::{Error, Result};
 use crate::kube::{KubeApi, KubeError};
 use crate::snapshot::*;
@@ -203,6 +203,7 @@ pub struct Known<'a> {
 /// Everything else the rules need, around what the admission read: one concurrent wave.
 /// `kube` reads `aws-auth`; `console_output` says whether to read what the node printed.
 pub async fn snapshot(
+    app: &App,
     clients: &Clients,
     known: Known<'_>,
     kube: std::result::Result<&KubeApi, &KubeError>,
@@ -215,15 +216,10 @@ pub async fn snapshot(
         nodegroup_name,
         group_subnets,
     } = known;
-    let vpc_id = instance.vpc_id.clone();
     // Boxed: a dozen concurrent SDK calls make a future too large for a 2 MiB worker-thread stack.
-    let network = Box::pin(network::read(
-        clients,
-        &vpc_id,
-        &instance.subnet_id,
-        &cluster.name,
-    ));
+    let network = Box::pin(shared_network(app, clients, &instance, &cluster.name));
     let node = Box::pin(node_reads(
+        app,
         clients,
         kube,
         role,
@@ -242,7 +238,7 @@ pub async fn snapshot(
         cluster,
         ng,
         group_subnets,
-        net,
+        (*net).clone(),
     )?;
     (
         snapshot.identity,
@@ -250,6 +246,20 @@ pub async fn snapshot(
         snapshot.console_output,
     ) = node;
     Ok(snapshot)
+}
+
+/// The VPC reads around the instance, shared with the events of this container that need the same ones
+/// at the same time (the records of one SQS batch for one subnet make one read, not ten).
+async fn shared_network(
+    app: &App,
+    clients: &Clients,
+    instance: &Instance,
+    cluster: &str,
+) -> Result<std::sync::Arc<network::Network>> {
+    let (vpc, subnet) = (&instance.vpc_id, &instance.subnet_id);
+    let key = format!("{}/{vpc}/{subnet}/{cluster}", clients.region);
+    app.vpc_reads(key, || network::read(clients, vpc, subnet, cluster))
+        .await
 }
 
 type NodeReads = (
@@ -260,6 +270,7 @@ type NodeReads = (
 
 /// The best-effort reads about the node itself, side by side.
 async fn node_reads(
+    app: &App,
     clients: &Clients,
     kube: std::result::Result<&KubeApi, &KubeError>,
     role: &Readable<Option<ProfileRole>>,
@@ -275,19 +286,29 @@ async fn node_reads(
     };
     tokio::join!(
         Box::pin(identity::read(clients, kube, role, cluster)),
-        identity::instance_type_network(clients, instance.instance_type.as_deref()),
+        instance_type_network(app, clients, instance.instance_type.as_deref()),
         console,
     )
 }
 
-fn assemble(
-    region: String,
-    instance: Instance,
-    cluster: Cluster,
-    nodegroup: Option<Nodegroup>,
-    group_subnets: Vec<String>,
-    net: network::Network,
-) -> Result<Snapshot> {
+/// An instance type's network limits never change: a warm container reads each type once.
+async fn instance_type_network(
+    app: &App,
+    clients: &Clients,
+    kind: Option<&str>,
+) -> Readable<Option<InstanceTypeNetwork>> {
+    if let Some(known) = kind.and_then(|k| app.known_instance_type(k)) {
+        return Readable::Read(Some(known));
+    }
+    let read = identity::instance_type_network(clients, kind).await;
+    if let Readable::Read(Some(t)) = &read {
+        app.remember_instance_type(t.clone());
+    }
+    read
+}
+
+/// The instance's subnet and the table that routes it (explicit association, else the main table).
+fn instance_subnet(net: &network::Network, instance: &Instance) -> Result<(Subnet, RouteTable)> {
     let subnet = net
         .subnets
         .iter()
@@ -311,8 +332,21 @@ fn assemble(
                 instance.subnet_id, instance.vpc_id
             ))
         })?;
+    Ok((subnet, route_table))
+}
+
+fn assemble(
+    region: String,
+    instance: Instance,
+    cluster: Cluster,
+    nodegroup: Option<Nodegroup>,
+    group_subnets: Vec<String>,
+    net: network::Network,
+) -> Result<Snapshot> {
+    let (subnet, route_table) = instance_subnet(&net, &instance)?;
     let group_subnets = with_nodegroup_subnets(group_subnets, nodegroup.as_ref());
     Ok(Snapshot {
+        taken_at_ms: net.taken_at_ms,
         region,
         instance,
         subnet,

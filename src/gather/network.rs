@@ -9,20 +9,8 @@ use crate::context::Clients;
 use crate::error::{Error, Result};
 use crate::snapshot::*;
 
-/// Everything read about the VPC.
-pub struct Network {
-    pub vpc: Vpc,
-    pub subnets: Vec<Subnet>,
-    pub route_tables: Vec<RouteTable>,
-    pub prefix_lists: Readable<Vec<PrefixList>>,
-    pub nat_gateways: Vec<NatGateway>,
-    pub internet_gateways: Vec<String>,
-    pub egress_only_gateways: Vec<String>,
-    pub endpoints: Vec<VpcEndpoint>,
-    pub network_acl: Readable<NetworkAcl>,
-    pub security_groups: Readable<Vec<SecurityGroup>>,
-    pub cluster_enis: Readable<Vec<ClusterEni>>,
-}
+/// Everything read about the VPC (plain data, in `snapshot` so a warm container can share it).
+pub type Network = VpcReads;
 
 /// Every item of every page of a paginated call, converted: `all_pages!(request, error, items, convert)`.
 /// The error conversion is written at the call site, naming the operation (and is evaluated per page).
@@ -64,6 +52,7 @@ pub async fn read(
     subnet_id: &str,
     cluster: &str,
 ) -> Result<Network> {
+    let taken_at_ms = crate::ledger::now_ms();
     let (vpc, subnets, route_tables, aws_lists, nats, igws, eigws, endpoints, acl, groups, enis) =
         tokio::try_join!(
             Box::pin(vpc(clients, vpc_id)),
@@ -90,6 +79,7 @@ pub async fn read(
         })
         .collect();
     Ok(Network {
+        taken_at_ms,
         vpc,
         subnets,
         route_tables,
