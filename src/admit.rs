@@ -83,7 +83,7 @@ pub async fn admit(
         );
         return Ok(Err(Skip::new(SkipReason::NotEks, detail)));
     };
-    let kube = kube_api(app, &scoped.aws, &cluster);
+    let kube = kube_api(app, &scoped, &cluster);
     Ok(Ok(Admitted {
         launch,
         group,
@@ -209,9 +209,10 @@ async fn cluster(app: &App, scoped: &Scoped, name: &str) -> Result<Option<(Insta
 /// account): that is the principal the cluster's access entry must map.
 fn kube_api(
     app: &App,
-    aws: &Clients,
+    scoped: &Scoped,
     cluster: &Cluster,
 ) -> std::result::Result<KubeApi, KubeError> {
+    let aws = &scoped.aws;
     let config = &app.config;
     let setup = |what: &str| KubeError::Setup(what.to_string());
     let (endpoint, ca) = match (&config.kube_api_endpoint_override, &config.kube_ca_pem) {
@@ -233,13 +234,23 @@ fn kube_api(
             (endpoint, decode_cluster_ca(ca)?)
         }
     };
-    KubeApi::new(
-        &endpoint,
-        &ca,
-        &cluster.name,
-        &aws.region,
-        aws.credentials.clone(),
-    )
+    // One client per account and Region, cluster and endpoint: the token names the cluster and is signed
+    // with that account's credentials.
+    let key = format!(
+        "{}{}|{}|{endpoint}",
+        scoped.reach.key_prefix(),
+        aws.region,
+        cluster.name
+    );
+    app.kube_api(&key, &ca, || {
+        KubeApi::new(
+            &endpoint,
+            &ca,
+            &cluster.name,
+            &aws.region,
+            aws.credentials.clone(),
+        )
+    })
 }
 
 /// What a report says the event is about, as far as the event itself tells.

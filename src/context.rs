@@ -11,6 +11,7 @@ use tokio::sync::{Mutex, OnceCell, OwnedMutexGuard};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::kube::KubeApi;
 use crate::scope::Reach;
 use crate::snapshot::{Cluster, InstanceTypeNetwork, ProfileRole, VpcReads};
 use crate::state::StateStore;
@@ -89,6 +90,9 @@ pub struct App {
     vpc_reads: Mutex<HashMap<String, SharedReads>>,
     /// Network limits of the instance types read so far (they never change).
     instance_types: std::sync::Mutex<HashMap<String, InstanceTypeNetwork>>,
+    /// Kubernetes API clients by account, Region, cluster and endpoint, with the CA they trust: a warm container's registration
+    /// check reuses the connection (no TLS handshake per event).
+    kube_apis: std::sync::Mutex<HashMap<String, (Vec<u8>, KubeApi)>>,
 }
 
 /// What one event acts through: the clients of its account and Region, and the durable state under
@@ -123,6 +127,7 @@ impl App {
             profile_roles: Mutex::new(HashMap::new()),
             vpc_reads: Mutex::new(HashMap::new()),
             instance_types: std::sync::Mutex::new(HashMap::new()),
+            kube_apis: std::sync::Mutex::new(HashMap::new()),
             reached: Mutex::new(HashMap::new()),
         }
     }
@@ -154,6 +159,26 @@ impl App {
             shared.remove(&key);
         }
         reads
+    }
+
+    /// The Kubernetes API client named by `key` (account, Region, cluster, endpoint) trusting `ca`,
+    /// made by `make` the first time (or when the CA changed).
+    pub fn kube_api<E>(
+        &self,
+        key: &str,
+        ca: &[u8],
+        make: impl FnOnce() -> std::result::Result<KubeApi, E>,
+    ) -> std::result::Result<KubeApi, E> {
+        if let Ok(apis) = self.kube_apis.lock() {
+            if let Some((_, api)) = apis.get(key).filter(|(c, _)| c == ca) {
+                return Ok(api.clone());
+            }
+        }
+        let api = make()?;
+        if let Ok(mut apis) = self.kube_apis.lock() {
+            apis.insert(key.to_string(), (ca.to_vec(), api.clone()));
+        }
+        Ok(api)
     }
 
     /// The network limits of an instance type read before.

@@ -14,7 +14,8 @@ use serde::Deserialize;
 use crate::eks_token;
 use crate::registration::Registration;
 
-/// A client for one cluster's API server.
+/// A client for one cluster's API server. Cloning it shares its connections.
+#[derive(Clone)]
 pub struct KubeApi {
     http: reqwest::Client,
     endpoint: String,
