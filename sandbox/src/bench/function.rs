@@ -1,5 +1,6 @@
 //! Processes the bench runs as Lambda runs them: a clean environment (only what is given), the Lambda
-//! variables pointing at a [`RuntimeApi`], stdout discarded, stderr shown.
+//! variables pointing at a [`RuntimeApi`], stdout discarded (appended to the file `BENCH_FUNCTION_LOG` names,
+//! when set, to read what the function logged), stderr shown.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -30,7 +31,7 @@ impl Process {
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(function_log())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
         let started = Instant::now();
@@ -238,6 +239,27 @@ impl Pool {
     pub async fn stop(self) {
         for p in self.processes {
             p.stop().await;
+        }
+    }
+}
+
+/// Where a function's stdout goes: the file `BENCH_FUNCTION_LOG` names (appended to), else nowhere.
+fn function_log() -> Stdio {
+    let Some(path) = std::env::var_os("BENCH_FUNCTION_LOG") else {
+        return Stdio::null();
+    };
+    match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
+        Ok(file) => Stdio::from(file),
+        Err(e) => {
+            eprintln!(
+                "BENCH_FUNCTION_LOG {}: {e}; the function's stdout is discarded",
+                path.to_string_lossy()
+            );
+            Stdio::null()
         }
     }
 }
