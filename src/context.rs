@@ -246,21 +246,7 @@ mod tests {
     }
 
     fn reads() -> VpcReads {
-        let s = fixture::seed();
-        VpcReads {
-            taken_at_ms: s.taken_at_ms,
-            vpc: s.vpc,
-            subnets: s.vpc_subnets,
-            route_tables: s.vpc_route_tables,
-            prefix_lists: s.prefix_lists,
-            nat_gateways: s.nat_gateways,
-            internet_gateways: s.attached_internet_gateways,
-            egress_only_gateways: s.egress_only_internet_gateways,
-            endpoints: s.vpc_endpoints,
-            network_acl: s.network_acl,
-            security_groups: s.security_groups,
-            cluster_enis: s.cluster_enis,
-        }
+        fixture::vpc_reads(fixture::seed())
     }
 
     #[tokio::test]

@@ -384,6 +384,24 @@ pub const INSTANCE_IP_V6: &str = "2600:1f14:abc:5507::17";
 pub const EIGW: &str = "eigw-1234abcd1234abcd1";
 
 /// The default network ACL of a VPC with IPv6: the IPv4 entries and their IPv6 twins (rule 101).
+/// The VPC reads a snapshot was made of.
+pub fn vpc_reads(s: Snapshot) -> VpcReads {
+    VpcReads {
+        taken_at_ms: s.taken_at_ms,
+        vpc: s.vpc,
+        subnets: s.vpc_subnets,
+        route_tables: s.vpc_route_tables,
+        prefix_lists: s.prefix_lists,
+        nat_gateways: s.nat_gateways,
+        internet_gateways: s.attached_internet_gateways,
+        egress_only_gateways: s.egress_only_internet_gateways,
+        endpoints: s.vpc_endpoints,
+        network_acl: s.network_acl,
+        security_groups: s.security_groups,
+        cluster_enis: s.cluster_enis,
+    }
+}
+
 pub fn dual_stack_nacl_entries() -> Vec<NaclEntry> {
     let mut entries = default_nacl_entries();
     entries.extend([

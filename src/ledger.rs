@@ -64,6 +64,18 @@ pub fn notify_key(instance_id: &str) -> String {
     format!("notify#{instance_id}")
 }
 
+/// How long the reports of one incident are folded into its first.
+pub const INCIDENT_SECONDS: i64 = 3600;
+
+/// One report per incident: the same cluster, subnet and outcome, for the same causes (the finding
+/// codes, and the guard that stopped a remediation), in any order.
+pub fn incident_key(cluster: &str, subnet: &str, outcome: &str, causes: &[&str]) -> String {
+    let mut causes: Vec<&str> = causes.to_vec();
+    causes.sort_unstable();
+    causes.dedup();
+    format!("incident#{cluster}#{subnet}#{outcome}#{}", causes.join(","))
+}
+
 /// One recycle per instance, whoever tries.
 pub fn recycle_key(instance_id: &str) -> String {
     format!("recycle#{instance_id}")
@@ -146,6 +158,54 @@ pub fn launched_before_fix(record: Option<&RouteRecord>, launched_at: i64) -> bo
     record.is_some_and(|r| launched_at <= r.at)
 }
 
+/// VPC reads shared by the containers of a burst (one item per account, Region, VPC, subnet and
+/// cluster; `v1`: the stored form, so a deployment that stores another form never meets this one).
+pub fn shared_reads_key(reads: &str) -> String {
+    format!("reads#v1#{reads}")
+}
+
+/// How long the container making a VPC read holds its lease (the others wait meanwhile): longer than a
+/// read takes (its operations time out after 15 s), short enough that a lease whose holder died frees soon.
+pub const READS_LEASE_SECONDS: i64 = 20;
+/// Stored reads expire from the table (TTL) after this long.
+pub const READS_KEPT_SECONDS: i64 = 300;
+
+/// What a container asking for shared VPC reads finds in the state table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SharedReads {
+    /// A read that finished at `done_ms` (Unix milliseconds), stored as `body`.
+    Stored {
+        done_ms: i64,
+        body: String,
+    },
+    /// Another container holds the lease until `expires_at` (Unix seconds): it is reading.
+    Leased {
+        expires_at: i64,
+    },
+    Absent,
+}
+
+/// What to do with what was found: use the stored read, wait for the one in flight, or take the lease
+/// and read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadsStep {
+    Use(String),
+    Wait,
+    Lease,
+}
+
+/// Shared while in flight only, as within one container: a stored read serves the events that asked
+/// for it (at `asked_ms`) before it finished; an event that asks later reads afresh, so no event sees
+/// the VPC as it was before something it could know about (a route written, a route removed). A live
+/// lease means waiting; anything else means taking the lease.
+pub fn reads_step(found: SharedReads, asked_ms: i64, now: i64) -> ReadsStep {
+    match found {
+        SharedReads::Stored { done_ms, body } if asked_ms <= done_ms => ReadsStep::Use(body),
+        SharedReads::Leased { expires_at } if expires_at >= now => ReadsStep::Wait,
+        _ => ReadsStep::Lease,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +216,57 @@ mod tests {
             Some("new_nodegroup_2"),
             "eks-new_nodegroup_2-abcd",
         )
+    }
+
+    #[test]
+    fn one_incident_is_the_same_cluster_subnet_outcome_and_causes_in_any_order() {
+        let key = |subnet, causes: &[&str]| incident_key("c", subnet, "diagnosed", causes);
+        assert_eq!(
+            key("subnet-1", &["b", "a", "a"]),
+            key("subnet-1", &["a", "b"])
+        );
+        assert_ne!(key("subnet-1", &["a"]), key("subnet-2", &["a"]));
+        assert_ne!(key("subnet-1", &["a"]), key("subnet-1", &["a", "b"]));
+        assert_ne!(
+            incident_key("c", "s", "diagnosed", &["a"]),
+            incident_key("c", "s", "remediation-blocked", &["a"])
+        );
+    }
+
+    #[test]
+    fn a_stored_read_serves_the_events_that_asked_while_it_was_made_and_a_live_lease_makes_them_wait(
+    ) {
+        let stored = |done_ms| SharedReads::Stored {
+            done_ms,
+            body: "{}".into(),
+        };
+        let asked = 1_000_000;
+        let now = 1_000;
+        assert_eq!(
+            reads_step(stored(asked), asked, now),
+            ReadsStep::Use("{}".into())
+        );
+        assert_eq!(
+            reads_step(stored(asked + 900), asked, now),
+            ReadsStep::Use("{}".into())
+        );
+        assert_eq!(
+            reads_step(stored(asked - 1), asked, now),
+            ReadsStep::Lease,
+            "done before the event asked"
+        );
+        let leased = |expires_at| SharedReads::Leased { expires_at };
+        assert_eq!(reads_step(leased(now), asked, now), ReadsStep::Wait);
+        assert_eq!(
+            reads_step(leased(now - 1), asked, now),
+            ReadsStep::Lease,
+            "the holder died"
+        );
+        assert_eq!(
+            reads_step(SharedReads::Absent, asked, now),
+            ReadsStep::Lease
+        );
+        assert_ne!(shared_reads_key("a/b"), shared_reads_key("a/c"));
     }
 
     #[test]

@@ -150,6 +150,15 @@ mod tests {
     }
 
     #[test]
+    fn an_instance_reported_with_its_incident_still_counts_as_a_node_that_did_not_join() {
+        let mut r = EventReport::new(diagnosed(), subject());
+        r.registration = Some(Registration::Missing { nodegroup_nodes: 0 });
+        r.reported_with = Some("incident#c#subnet-1#diagnosed#no-default-route".into());
+        let doc = emf(&r, 1).expect("metrics");
+        assert_eq!(doc["NodesNotJoined"], 1.0);
+    }
+
+    #[test]
     fn triage_deferred_to_the_delayed_check_counts_nothing() {
         let mut r = EventReport::new(diagnosed(), subject());
         r.registration = Some(Registration::Missing { nodegroup_nodes: 0 });

@@ -65,6 +65,16 @@ impl Outcome {
         }
     }
 
+    /// Reports of this outcome are folded into one per incident: the same cause in one subnet gives the
+    /// same report for every instance. A remediation is reported on its own (the loop breaker bounds
+    /// how many there are), and so is a failure.
+    pub fn folds(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Diagnosed { .. } | Outcome::RemediationBlocked { .. }
+        )
+    }
+
     pub fn skipped(skip: Skip) -> Outcome {
         Outcome::Skipped {
             reason: skip.reason,
@@ -178,6 +188,10 @@ pub struct EventReport {
     /// The report was not published again: an earlier invocation already reported this instance.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub already_reported: bool,
+    /// Not published on its own: a report of the same incident (same cluster, subnet, outcome and
+    /// causes) went out within the last hour. The incident's key (`ledger::incident_key`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reported_with: Option<String>,
     /// Why publishing the SNS report failed, if it did (the report is still in the log).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notify_error: Option<String>,
@@ -194,6 +208,7 @@ impl EventReport {
             deferred: false,
             notified: false,
             already_reported: false,
+            reported_with: None,
             notify_error: None,
         }
     }

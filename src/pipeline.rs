@@ -230,6 +230,7 @@ async fn diagnose(app: &App, a: &Admitted) -> Result<Diagnosis> {
     let snapshot = gather::snapshot(
         app,
         aws,
+        a.scoped.state.as_ref(),
         known,
         a.kube.as_ref(),
         gather::past_grace(launched_at(a), app.config.grace_period),
@@ -555,9 +556,14 @@ async fn notify(
     if config.sns_topic_arn.is_none() && config.chat_topic_arn.is_none() {
         return;
     }
-    let claim = match claim_report(state, report).await {
+    let claim = match claim_report(state, report, snapshot).await {
         Ok(Claim::AlreadyReported) => {
             report.already_reported = true;
+            return;
+        }
+        Ok(Claim::Folded(incident)) => {
+            tracing::info!(%incident, "reported with the first report of this incident");
+            report.reported_with = Some(incident);
             return;
         }
         Ok(claim) => claim,
@@ -598,29 +604,70 @@ async fn publish_report(
     Ok(())
 }
 
-/// One report per incident: the first invocation for an instance claims it.
+/// One report per instance (the first invocation for it claims it), and one per incident: the first
+/// report of a cause in a subnet stands for the instances after it, for an hour.
 enum Claim {
-    Claimed(String),
+    /// These keys, to give back if the report does not go out.
+    Claimed(Vec<String>),
     Unclaimed,
     AlreadyReported,
+    /// Another instance's report of the same incident went out: this key names it.
+    Folded(String),
 }
 
-async fn claim_report(state: Option<&StateStore>, report: &EventReport) -> Result<Claim> {
+async fn claim_report(
+    state: Option<&StateStore>,
+    report: &EventReport,
+    snapshot: Option<&Snapshot>,
+) -> Result<Claim> {
     let (Some(state), Some(instance)) = (state, &report.subject.instance_id) else {
         return Ok(Claim::Unclaimed);
     };
+    let now = now_unix();
     let key = ledger::notify_key(instance);
-    Ok(
-        match state.claim(&key, now_unix(), ledger::CLAIM_SECONDS).await? {
-            true => Claim::Claimed(key),
-            false => Claim::AlreadyReported,
-        },
-    )
+    if !state.claim(&key, now, ledger::CLAIM_SECONDS).await? {
+        return Ok(Claim::AlreadyReported);
+    }
+    let Some(incident) = incident_key(report, snapshot) else {
+        return Ok(Claim::Claimed(vec![key]));
+    };
+    match state.claim(&incident, now, ledger::INCIDENT_SECONDS).await {
+        Ok(true) => Ok(Claim::Claimed(vec![key, incident])),
+        // This instance stays claimed: it is accounted for by the incident's report.
+        Ok(false) => Ok(Claim::Folded(incident)),
+        Err(e) => {
+            release(Some(state), Claim::Claimed(vec![key])).await;
+            Err(e)
+        }
+    }
 }
 
-/// The report did not go out: give the claim back so a retry can send it.
+/// The incident a report belongs to, when its outcome folds.
+fn incident_key(report: &EventReport, snapshot: Option<&Snapshot>) -> Option<String> {
+    let (Some(snapshot), Some(cluster)) = (snapshot, &report.subject.cluster) else {
+        return None;
+    };
+    if !report.outcome.folds() {
+        return None;
+    }
+    let mut causes: Vec<&str> = report.findings.iter().map(|f| f.code.as_str()).collect();
+    if let Outcome::RemediationBlocked { guard, .. } = &report.outcome {
+        causes.push(guard.as_str());
+    }
+    Some(ledger::incident_key(
+        cluster,
+        &snapshot.subnet.id,
+        report.outcome.name(),
+        &causes,
+    ))
+}
+
+/// The report did not go out: give the claims back so a retry can send it.
 async fn release(state: Option<&StateStore>, claim: Claim) {
-    if let (Some(state), Claim::Claimed(key)) = (state, claim) {
+    let (Some(state), Claim::Claimed(keys)) = (state, claim) else {
+        return;
+    };
+    for key in keys {
         if let Err(e) = state.release(&key).await {
             tracing::warn!(error = %e, "could not release the report claim");
         }

@@ -358,7 +358,23 @@ impl Display for Body<'_> {
         };
         write!(f, "{seen}{}", Cause(r))?;
         write!(f, "{}", Done(r, region(self.snapshot)))?;
-        write!(f, "{verify}")
+        write!(f, "{verify}{}", Later(r, self.snapshot))
+    }
+}
+
+/// What happens to the reports of the instances after this one with the same cause (`Outcome::folds`).
+struct Later<'a>(&'a EventReport, Option<&'a Snapshot>);
+
+impl Display for Later<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let (Some(snapshot), true) = (self.1, self.0.outcome.folds()) else {
+            return Ok(());
+        };
+        writeln!(
+            f,
+            "\nOther instances\n  Instances of subnet {} with the same cause are not reported one by one for the next hour: the metric NodesNotJoined counts them and the function's log names each (reported_with).",
+            snapshot.subnet.id
+        )
     }
 }
 

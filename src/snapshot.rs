@@ -7,12 +7,12 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_ROUTE: &str = "0.0.0.0/0";
 
 /// Data from a read that may have been refused or failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Readable<T> {
     Read(T),
@@ -33,7 +33,7 @@ impl<T> Readable<T> {
 macro_rules! aws_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $var:ident => $s:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(rename_all = "kebab-case")]
         pub enum $name {
             $($(#[$vdoc])* $var,)+
@@ -155,7 +155,7 @@ impl AuthenticationMode {
 
 /// An IP protocol of a network ACL entry (`NetworkAclEntry.Protocol`: `-1`, `6`, `17`, …) or a security
 /// group rule (`IpPermission.IpProtocol`: `-1`, `tcp`, `6`, …).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Protocol {
     /// `-1`: every protocol and every port.
@@ -180,7 +180,7 @@ impl Protocol {
 }
 
 /// An inclusive port range (`PortRange.From`/`To`, `IpPermission.FromPort`/`ToPort`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortRange {
     pub from: u16,
     pub to: u16,
@@ -193,8 +193,9 @@ impl PortRange {
 }
 
 /// What the VPC reads of one snapshot gave (one concurrent wave; see `gather::network`), shared by the
-/// events of a warm container that need the same ones at the same time.
-#[derive(Debug, Clone)]
+/// events of a warm container that need the same ones at the same time, and (stored in the state table)
+/// by the containers of a burst (`gather::shared`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VpcReads {
     /// When the reads started (Unix milliseconds).
     pub taken_at_ms: i64,
@@ -432,7 +433,7 @@ impl Instance {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subnet {
     /// `Subnet.SubnetId`.
     pub id: String,
@@ -448,7 +449,7 @@ pub struct Subnet {
     pub map_public_ip_on_launch: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vpc {
     /// `Vpc.VpcId`.
     pub id: String,
@@ -464,7 +465,7 @@ pub struct Vpc {
     pub dns_not_read: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteTable {
     /// `RouteTable.RouteTableId`.
     pub id: String,
@@ -486,7 +487,7 @@ impl RouteTable {
 }
 
 /// Where a route sends traffic to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "kebab-case")]
 pub enum RouteDestination {
     /// `Route.DestinationCidrBlock`.
@@ -507,7 +508,7 @@ impl fmt::Display for RouteDestination {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {
     pub destination: RouteDestination,
     pub target: RouteTarget,
@@ -518,7 +519,7 @@ pub struct Route {
 /// The route's target: the first non-empty of `NatGatewayId`, `TransitGatewayId`,
 /// `VpcPeeringConnectionId`, `EgressOnlyInternetGatewayId`, `GatewayId` (`local`, `igw-`, `vgw-`,
 /// `vpce-`), `InstanceId`, `NetworkInterfaceId`, `CarrierGatewayId`, `LocalGatewayId`, `CoreNetworkArn`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "id", rename_all = "kebab-case")]
 pub enum RouteTarget {
     Local,
@@ -560,7 +561,7 @@ impl RouteTarget {
 }
 
 /// A managed prefix list (ec2 DescribeManagedPrefixLists + GetManagedPrefixListEntries).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrefixList {
     /// `ManagedPrefixList.PrefixListId`.
     pub id: String,
@@ -570,7 +571,7 @@ pub struct PrefixList {
     pub cidrs: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NatGateway {
     /// `NatGateway.NatGatewayId`.
     pub id: String,
@@ -586,7 +587,7 @@ pub struct NatGateway {
     pub public_ips: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VpcEndpoint {
     /// `VpcEndpoint.VpcEndpointId`.
     pub id: String,
@@ -607,7 +608,7 @@ pub struct VpcEndpoint {
 }
 
 /// The network ACL of a subnet (ec2 DescribeNetworkAcls).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkAcl {
     /// `NetworkAcl.NetworkAclId`.
     pub id: String,
@@ -615,7 +616,7 @@ pub struct NetworkAcl {
     pub entries: Vec<NaclEntry>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NaclEntry {
     /// `NetworkAclEntry.RuleNumber` (32767 is the catch-all `*` deny).
     pub rule_number: i32,
@@ -634,7 +635,7 @@ pub struct NaclEntry {
 }
 
 /// A security group (ec2 DescribeSecurityGroups).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecurityGroup {
     /// `SecurityGroup.GroupId`.
     pub id: String,
@@ -646,7 +647,7 @@ pub struct SecurityGroup {
 
 /// One `IpPermission`: traffic of `protocol`/`ports` is allowed to (egress) or from (ingress) any of the
 /// listed peers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SgRule {
     /// `IpPermission.IpProtocol`.
     pub protocol: Protocol,
@@ -690,7 +691,7 @@ pub struct Cluster {
 }
 
 /// A control-plane network interface of the cluster (ec2 DescribeNetworkInterfaces).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterEni {
     /// `NetworkInterface.NetworkInterfaceId`.
     pub id: String,

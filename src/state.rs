@@ -4,12 +4,13 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::aws_error::aws;
 use crate::error::{Error, Result};
-use crate::ledger::{self, Admit, RescaleRecord, RouteRecord};
+use crate::ledger::{self, Admit, RescaleRecord, RouteRecord, SharedReads};
 
 /// Attribute names of the table's items.
 const KEY: &str = "pk";
@@ -21,9 +22,13 @@ const AT: &str = "at";
 const AT_MS: &str = "at_ms";
 const DESIRED: &str = "desired";
 const MIN: &str = "min";
+const BODY: &str = "body";
+const TOKEN: &str = "token";
+const DONE_MS: &str = "done_ms";
 /// Optimistic-concurrency retries of the loop breaker's counter.
 const CAS_ATTEMPTS: usize = 5;
 
+#[derive(Clone)]
 pub struct StateStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
@@ -245,6 +250,112 @@ impl StateStore {
     /// The rescale is finished: forget it.
     pub async fn end_rescale(&self, key: &str) -> Result<()> {
         self.release(key).await
+    }
+}
+
+/// VPC reads shared by the containers of a burst (`gather::shared`): one item per read, first a lease
+/// (`token`, `expires_at`), then the read (`body`, `at_ms`).
+impl StateStore {
+    /// Takes the lease on the read `key`, unless another container's lease is live: `None` when taken,
+    /// else that lease. A stored read never stops it: it serves only the events that asked before it was
+    /// done, and this one asks now.
+    pub async fn lease_reads(&self, key: &str, token: &str) -> Result<Option<SharedReads>> {
+        let now = now_unix();
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(KEY, self.key(key))
+            .item(TOKEN, s(token))
+            .item(AT, n(now))
+            .item(EXPIRES, n(now + ledger::READS_LEASE_SECONDS))
+            .condition_expression("attribute_not_exists(#k) OR attribute_exists(#b) OR #e < :now")
+            .expression_attribute_names("#k", KEY)
+            .expression_attribute_names("#b", BODY)
+            .expression_attribute_names("#e", EXPIRES)
+            .expression_attribute_values(":now", n(now))
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(None),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(c)) => {
+                    Ok(Some(match c.item() {
+                        Some(item) => shared_reads(item),
+                        // A store that does not return the item: read it.
+                        None => self.shared_reads(key).await?,
+                    }))
+                }
+                _ => Err(aws("dynamodb:PutItem")(e)),
+            },
+        }
+    }
+
+    /// What is stored for the read `key`.
+    pub async fn shared_reads(&self, key: &str) -> Result<SharedReads> {
+        Ok(match self.get(key).await? {
+            Some(item) => shared_reads(&item),
+            None => SharedReads::Absent,
+        })
+    }
+
+    /// Stores a read (started at `at_ms`, done at `done_ms`) for the containers that asked while it was
+    /// made (replacing the lease that made it).
+    pub async fn store_reads(
+        &self,
+        key: &str,
+        (at_ms, done_ms): (i64, i64),
+        body: String,
+    ) -> Result<()> {
+        let now = now_unix();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(KEY, self.key(key))
+            .item(BODY, AttributeValue::S(body))
+            .item(AT_MS, n(at_ms))
+            .item(DONE_MS, n(done_ms))
+            .item(AT, n(now))
+            .item(EXPIRES, n(now + ledger::READS_KEPT_SECONDS))
+            .send()
+            .await
+            .map_err(aws("dynamodb:PutItem"))?;
+        Ok(())
+    }
+
+    /// Gives up the lease `token` holds on the read `key` (the read failed): the next container reads.
+    pub async fn drop_reads_lease(&self, key: &str, token: &str) -> Result<()> {
+        let delete = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(KEY, self.key(key))
+            .condition_expression("#t = :t")
+            .expression_attribute_names("#t", TOKEN)
+            .expression_attribute_values(":t", s(token))
+            .send()
+            .await;
+        match delete {
+            Ok(_) => Ok(()),
+            // Not ours any more: it expired and another container took it.
+            Err(e) if e.as_service_error().is_some_and(conflict) => Ok(()),
+            Err(e) => Err(aws("dynamodb:DeleteItem")(e)),
+        }
+    }
+}
+
+fn shared_reads(item: &HashMap<String, AttributeValue>) -> SharedReads {
+    let body = item.get(BODY).and_then(|v| v.as_s().ok());
+    match (body, number(item, DONE_MS), number(item, EXPIRES)) {
+        (Some(body), Some(done_ms), _) => SharedReads::Stored {
+            done_ms,
+            body: body.clone(),
+        },
+        (None, _, Some(expires_at)) => SharedReads::Leased { expires_at },
+        _ => SharedReads::Absent,
     }
 }
 

@@ -5,6 +5,7 @@
 mod convert;
 mod identity;
 mod network;
+mod shared;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,6 +15,7 @@ use crate::context::{App, Clients};
 use crate::error::{Error, Result};
 use crate::kube::{KubeApi, KubeError};
 use crate::snapshot::*;
+use crate::state::StateStore;
 use crate::target::TAG_KARPENTER_NODEPOOL;
 
 pub use identity::profile_role;
@@ -201,10 +203,12 @@ pub struct Known<'a> {
 }
 
 /// Everything else the rules need, around what the admission read: one concurrent wave.
-/// `kube` reads `aws-auth`; `console_output` says whether to read what the node printed.
+/// `kube` reads `aws-auth`; `console_output` says whether to read what the node printed; `state`, when
+/// there is one, shares the VPC reads with the other containers of a burst.
 pub async fn snapshot(
     app: &App,
     clients: &Clients,
+    state: Option<&StateStore>,
     known: Known<'_>,
     kube: std::result::Result<&KubeApi, &KubeError>,
     console_output: bool,
@@ -217,7 +221,13 @@ pub async fn snapshot(
         group_subnets,
     } = known;
     // Boxed: a dozen concurrent SDK calls make a future too large for a 2 MiB worker-thread stack.
-    let network = Box::pin(shared_network(app, clients, &instance, &cluster.name));
+    let network = Box::pin(shared_network(
+        app,
+        clients,
+        state,
+        &instance,
+        &cluster.name,
+    ));
     let node = Box::pin(node_reads(
         app,
         clients,
@@ -250,15 +260,18 @@ pub async fn snapshot(
 
 /// The VPC reads around the instance, shared with the events of this container that need the same ones
 /// at the same time (the records of one SQS batch for one subnet make one read, not ten).
+/// With a state table, the containers of a burst share them too (`shared`).
 async fn shared_network(
     app: &App,
     clients: &Clients,
+    state: Option<&StateStore>,
     instance: &Instance,
     cluster: &str,
 ) -> Result<std::sync::Arc<network::Network>> {
     let (vpc, subnet) = (&instance.vpc_id, &instance.subnet_id);
     let key = format!("{}/{vpc}/{subnet}/{cluster}", clients.region);
-    app.vpc_reads(key, || network::read(clients, vpc, subnet, cluster))
+    let read = || network::read(clients, vpc, subnet, cluster);
+    app.vpc_reads(key.clone(), || shared::across_containers(state, &key, read))
         .await
 }
 

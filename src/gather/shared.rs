@@ -1,0 +1,192 @@
+//! VPC reads shared by the containers of a burst, through the state table. A scale-out into one subnet
+//! starts as many containers as the function may run, each with its own launch; without this, each would
+//! make the same ~15 EC2 Describe calls at the same moment, and EC2's request bucket for the account (100
+//! calls, refilled 20 per second, shared with everything else in the account) would throttle them all.
+//!
+//! One container takes a lease on the read (a conditional PutItem) and makes it; the others, finding the
+//! lease, wait and use what it stores. Shared while in flight only, as within one container: an event that
+//! asks after a read is done reads afresh (`ledger::reads_step`), so none sees the VPC as it was before
+//! something it could know about. The more EC2 throttles, the longer a read takes and the more events share
+//! it. A store that fails, a read too large for an item, a lease held too long: each container reads for
+//! itself, as it would without a state table. The write path never uses this: it re-reads what it changes.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::error::Result;
+use crate::ledger::{self, ReadsStep};
+use crate::snapshot::VpcReads;
+use crate::state::{now_unix, StateStore};
+
+/// How long a container waits for another's read before making its own.
+const WAIT_AT_MOST: Duration = Duration::from_secs(15);
+/// Between looks at a read in flight (with up to 200 ms more, so waiters spread out): a read takes
+/// about half a second unthrottled; every look is a GetItem.
+const LOOK_EVERY: Duration = Duration::from_millis(700);
+/// A stored read must fit in one DynamoDB item (400 KB, key and attributes included).
+const LARGEST_STORED: usize = 350 * 1024;
+
+/// The VPC reads named by `key`: stored by another container of the burst, or made by `read` (and then
+/// stored for the others). Without a state table, `read` alone.
+pub async fn across_containers<F, Fut>(
+    state: Option<&StateStore>,
+    key: &str,
+    read: F,
+) -> Result<VpcReads>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<VpcReads>>,
+{
+    let Some(state) = state else {
+        return read().await;
+    };
+    let key = ledger::shared_reads_key(key);
+    let asked_ms = ledger::now_ms();
+    let token = format!("{}-{asked_ms}-{}", std::process::id(), jitter_ms());
+    let give_up = Instant::now() + WAIT_AT_MOST;
+    loop {
+        let waited = match state.lease_reads(&key, &token).await {
+            Ok(None) => return read_and_store(state, &key, &token, read).await,
+            Ok(Some(_)) => wait_for_read(state, &key, asked_ms, give_up).await,
+            Err(e) => Err(e),
+        };
+        match waited {
+            Ok(Waited::Done(reads)) => return Ok(*reads),
+            // The lease is free again (its holder failed): take it.
+            Ok(Waited::Free) => continue,
+            Ok(Waited::TooLong) => {
+                tracing::warn!(%key, "another container's VPC read took too long; reading here");
+                return read().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the state table cannot share VPC reads; reading here");
+                return read().await;
+            }
+        }
+    }
+}
+
+enum Waited {
+    Done(Box<VpcReads>),
+    /// No read in flight any more, and none that serves this event.
+    Free,
+    TooLong,
+}
+
+/// Looks at the read in flight until it is stored, its lease is gone, or `give_up`.
+async fn wait_for_read(
+    state: &StateStore,
+    key: &str,
+    asked_ms: i64,
+    give_up: Instant,
+) -> Result<Waited> {
+    loop {
+        if Instant::now() >= give_up {
+            return Ok(Waited::TooLong);
+        }
+        tokio::time::sleep(LOOK_EVERY + Duration::from_millis(jitter_ms())).await;
+        let found = state.shared_reads(key).await?;
+        match ledger::reads_step(found, asked_ms, now_unix()) {
+            ReadsStep::Use(body) => {
+                return Ok(match serde_json::from_str(&body) {
+                    Ok(reads) => Waited::Done(reads),
+                    Err(e) => {
+                        // Another form than this version stores (a deployment in progress).
+                        tracing::warn!(error = %e, "a stored VPC read could not be used");
+                        Waited::TooLong
+                    }
+                });
+            }
+            ReadsStep::Wait => {}
+            ReadsStep::Lease => return Ok(Waited::Free),
+        }
+    }
+}
+
+/// Makes the read and stores it for the containers waiting; a failed read gives the lease back.
+async fn read_and_store<F, Fut>(
+    state: &StateStore,
+    key: &str,
+    token: &str,
+    read: F,
+) -> Result<VpcReads>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<VpcReads>>,
+{
+    let reads = match read().await {
+        Ok(reads) => reads,
+        Err(e) => {
+            give_back(state, key, token).await;
+            return Err(e);
+        }
+    };
+    let done_ms = ledger::now_ms();
+    match serde_json::to_string(&reads) {
+        Ok(body) if body.len() <= LARGEST_STORED => {
+            // Off this event's path: it goes on with the reads while the others get them.
+            let (state, key) = (state.clone(), key.to_string());
+            let at = (reads.taken_at_ms, done_ms);
+            tokio::spawn(async move {
+                if let Err(e) = state.store_reads(&key, at, body).await {
+                    tracing::warn!(error = %e, "could not share the VPC read; the others read for themselves");
+                }
+            });
+        }
+        Ok(body) => {
+            tracing::info!(
+                bytes = body.len(),
+                "VPC read too large to share; the others read for themselves"
+            );
+            give_back(state, key, token).await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not encode the VPC read to share it");
+            give_back(state, key, token).await;
+        }
+    }
+    Ok(reads)
+}
+
+async fn give_back(state: &StateStore, key: &str, token: &str) {
+    if let Err(e) = state.drop_reads_lease(key, token).await {
+        tracing::warn!(error = %e, "could not give the VPC read lease back; it expires");
+    }
+}
+
+/// 0 to 200 ms, from the clock's low bits: spreads the waiters of a burst.
+fn jitter_ms() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    u64::from(nanos % 201)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture;
+    use crate::snapshot::{EndpointType, Readable};
+
+    #[test]
+    fn a_stored_vpc_read_comes_back_exactly_as_it_was_read() {
+        let mut s = fixture::dual_stack()
+            .with_s3_gateway_endpoint()
+            .with_interface_endpoints(&["ecr.api", "sts"])
+            .with_nacl_entries(fixture::dual_stack_nacl_entries());
+        s.taken_at_ms = 1_795_860_457_300;
+        s.cluster_enis =
+            Readable::NotRead("ec2:DescribeNetworkInterfaces: UnauthorizedOperation".into());
+        s.vpc_endpoints.push(fixture::endpoint(
+            "gwlb",
+            EndpointType::Other("Future".into()),
+            &[],
+        ));
+        let reads = fixture::vpc_reads(s);
+        let body = serde_json::to_string(&reads).expect("encodes");
+        let back: VpcReads = serde_json::from_str(&body).expect("decodes");
+        assert_eq!(back, reads);
+        assert!(body.len() < LARGEST_STORED);
+    }
+}

@@ -1,0 +1,85 @@
+//! A scale-out into one broken subnet, as separate Lambda containers run it: each container handles its
+//! own launch, and the VPC reads they all need are made once and shared through the state table; the
+//! instances with the same cause are reported once, as one incident.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{alert, codes, Sandbox};
+use eks_node_join_remediator::{handle, App, Clients};
+use lambda_runtime::{Context, LambdaEvent};
+use sandbox::world::WorldOptions;
+
+const CONTAINERS: usize = 4;
+
+#[tokio::test]
+async fn launches_into_one_subnet_on_separate_containers_make_one_vpc_read_and_one_report_between_them(
+) {
+    let options = WorldOptions {
+        desired_capacity: CONTAINERS as i32,
+        ..WorldOptions::default()
+    };
+    let (sb, overlay) = Sandbox::with_cluster_access(options, alert()).await;
+    let ids = sb.world.nodegroup_instance_ids().await.expect("instances");
+    assert_eq!(ids.len(), CONTAINERS);
+    let through = sb.sdk.to_builder().endpoint_url(&overlay.endpoint).build();
+    let mut events = Vec::new();
+    for id in &ids {
+        events.push(sb.launch_event(id).await);
+    }
+    overlay.calls.take();
+
+    let mut running = tokio::task::JoinSet::new();
+    for event in events {
+        // A container of its own: its own clients and caches, only the state table in common.
+        let clients = Clients::new(&through).expect("clients");
+        let app = Arc::new(App::new(sb.app.config.clone(), clients));
+        running.spawn(handle(app, LambdaEvent::new(event, Context::default())));
+    }
+    let mut reports = Vec::new();
+    while let Some(done) = running.join_next().await {
+        reports.push(
+            done.expect("the handler ran")
+                .expect("the handler answered"),
+        );
+    }
+
+    for report in &reports {
+        assert_eq!(report["outcome"], "diagnosed", "{report:#}");
+        assert!(
+            codes(report).contains(&"no-default-route".to_string()),
+            "{report:#}"
+        );
+    }
+    let published: Vec<_> = reports.iter().filter(|r| r["notified"] == true).collect();
+    assert_eq!(
+        published.len(),
+        1,
+        "one report for the incident: {reports:#?}"
+    );
+    let incident = reports
+        .iter()
+        .filter_map(|r| r["reported_with"].as_str())
+        .collect::<Vec<_>>();
+    assert_eq!(incident.len(), CONTAINERS - 1, "{reports:#?}");
+    assert!(
+        incident.iter().all(|k| k.contains(&sb.world.new_subnet_id)),
+        "{incident:?}"
+    );
+    assert_eq!(sb.sns_messages().await.len(), 1);
+    let calls = overlay.calls.take();
+    let count = |op: &str| calls.get(op).copied().unwrap_or_default();
+    // Each container reads its own instance and node; the VPC around them is read once.
+    assert_eq!(count("ec2:DescribeInstances"), CONTAINERS, "{calls:?}");
+    for vpc_read in [
+        "ec2:DescribeRouteTables",
+        "ec2:DescribeNatGateways",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeNetworkAcls",
+        "ec2:DescribeVpcEndpoints",
+    ] {
+        assert_eq!(count(vpc_read), 1, "{vpc_read}: {calls:?}");
+    }
+}
