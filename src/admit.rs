@@ -35,9 +35,33 @@ pub struct Admitted {
     pub scoped: Scoped,
 }
 
-/// Instances seen running, read ahead for a batch of records in one call per account: by account
-/// (empty: the function's own) and instance id.
-pub type ReadAhead = HashMap<(String, String), (Instance, BTreeMap<String, String>)>;
+/// What a batch of records read ahead, in one wave per account: the instances (with their tags) and
+/// the Auto Scaling groups the records name. Keys: account (empty: the function's own), then the
+/// instance id or group name.
+#[derive(Debug, Default)]
+pub struct ReadAhead {
+    instances: HashMap<(String, String), (Instance, BTreeMap<String, String>)>,
+    groups: HashMap<(String, String), Group>,
+}
+
+impl ReadAhead {
+    pub fn new() -> ReadAhead {
+        ReadAhead::default()
+    }
+
+    fn instance(&self, launch: &LaunchEvent) -> Option<(Instance, BTreeMap<String, String>)> {
+        let account = launch.origin.account.clone().unwrap_or_default();
+        self.instances
+            .get(&(account, launch.instance_id.clone()))
+            .cloned()
+    }
+
+    fn group(&self, launch: &LaunchEvent) -> Option<Group> {
+        let account = launch.origin.account.clone().unwrap_or_default();
+        let name = launch.asg_name.clone()?;
+        self.groups.get(&(account, name)).cloned()
+    }
+}
 
 /// The group, the EKS side and the instance, once found; else why the event is skipped.
 type Found = std::result::Result<(Option<Group>, Target, Instance), Skip>;
@@ -55,9 +79,15 @@ pub async fn admit(
 ) -> Result<std::result::Result<Admitted, Skip>> {
     let allowlist = &app.config.cluster_allowlist;
     let found = match &launch.asg_name {
-        Some(asg) => by_group(&scoped.aws, asg, &launch.instance_id, allowlist).await?,
+        Some(asg) => {
+            let read = (
+                ahead.group(&launch),
+                ahead.instance(&launch).map(|(i, _)| i),
+            );
+            by_group(&scoped.aws, asg, &launch.instance_id, read, allowlist).await?
+        }
         None => {
-            let read = ahead.get(&ahead_key(&launch)).cloned();
+            let read = ahead.instance(&launch);
             by_instance(&scoped.aws, &launch.instance_id, read, allowlist).await?
         }
     };
@@ -117,17 +147,28 @@ async fn profile_role(
     role
 }
 
-/// A group's launch: the group and the instance are both named in the event, so both are read at once.
+/// A group's launch: the group and the instance are both named in the event, so both are read at once
+/// (what the batch read ahead is not read again).
 async fn by_group(
     aws: &Clients,
     asg_name: &str,
     instance_id: &str,
+    (group, instance): (Option<Group>, Option<Instance>),
     allowlist: &[String],
 ) -> Result<Found> {
-    let (group, instance) = tokio::try_join!(
-        gather::group(aws, asg_name),
-        gather::instance(aws, instance_id),
-    )?;
+    let group = async {
+        match group {
+            Some(g) => Ok(Some(g)),
+            None => gather::group(aws, asg_name).await,
+        }
+    };
+    let instance = async {
+        match instance {
+            Some(i) => Ok(Some(i)),
+            None => gather::instance(aws, instance_id).await,
+        }
+    };
+    let (group, instance) = tokio::try_join!(group, instance)?;
     let Some(group) = group else {
         return gone(format!("Auto Scaling group {asg_name} no longer exists"));
     };
@@ -159,29 +200,40 @@ async fn by_instance(
     Ok(resolve_instance(instance_id, &tags, allowlist).map(|target| (None, target, instance)))
 }
 
-fn ahead_key(launch: &LaunchEvent) -> (String, String) {
-    let account = launch.origin.account.clone().unwrap_or_default();
-    (account, launch.instance_id.clone())
-}
-
-/// One DescribeInstances per account and Region for the instances a batch of records saw running (its
-/// records are then admitted without a read of their own). What cannot be read ahead is read per record.
+/// One wave per account and Region for a batch of records: one DescribeInstances for their instances and
+/// one DescribeAutoScalingGroups for the groups they name, side by side (each record is then admitted
+/// without reads of its own). What cannot be read ahead is read per record.
 pub async fn read_ahead(app: &App, launches: &[&LaunchEvent]) -> ReadAhead {
     let mut by_origin: HashMap<&Origin, Vec<&LaunchEvent>> = HashMap::new();
-    for launch in launches.iter().filter(|l| l.asg_name.is_none()) {
+    for launch in launches {
         by_origin.entry(&launch.origin).or_default().push(launch);
     }
     let mut ahead = ReadAhead::new();
-    for (origin, group) in by_origin.into_iter().filter(|(_, g)| g.len() > 1) {
-        let ids: Vec<String> = group.iter().map(|l| l.instance_id.clone()).collect();
+    for (origin, records) in by_origin.into_iter().filter(|(_, r)| r.len() > 1) {
+        let ids: Vec<String> = records.iter().map(|l| l.instance_id.clone()).collect();
+        let mut names: Vec<String> = records.iter().filter_map(|l| l.asg_name.clone()).collect();
+        names.sort_unstable();
+        names.dedup();
         let read = async {
             let scoped = member::scoped(app, origin).await?;
-            gather::tagged_instances(&scoped.aws, &ids).await
+            let groups = async {
+                match names.is_empty() {
+                    true => Ok(HashMap::new()),
+                    false => gather::groups(&scoped.aws, &names).await,
+                }
+            };
+            tokio::try_join!(gather::tagged_instances(&scoped.aws, &ids), groups)
         };
         match read.await {
-            Ok(found) => {
+            Ok((instances, groups)) => {
                 let account = origin.account.clone().unwrap_or_default();
-                ahead.extend(found.into_iter().map(|(id, v)| ((account.clone(), id), v)));
+                let at = |key: String| (account.clone(), key);
+                ahead
+                    .instances
+                    .extend(instances.into_iter().map(|(id, v)| (at(id), v)));
+                ahead
+                    .groups
+                    .extend(groups.into_iter().map(|(name, g)| (at(name), g)));
             }
             Err(e) => {
                 tracing::debug!(error = %e, "reading ahead failed; each record reads its own")

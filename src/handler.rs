@@ -78,7 +78,7 @@ async fn process_batch(
             _ => None,
         })
         .collect();
-    // Instances seen running cost one read for the batch instead of one each.
+    // The instances and groups the records name cost one read each for the batch, not one per record.
     let ahead = Arc::new(read_ahead(&app, &launches).await);
     let mut tasks = tokio::task::JoinSet::new();
     for (index, record) in records.into_iter().enumerate() {

@@ -45,6 +45,32 @@ pub async fn group(clients: &Clients, name: &str) -> Result<Option<Group>> {
         .map(|g| convert::group(g, name)))
 }
 
+/// Auto Scaling groups by name, read together (the records of a batch name a few); a group EC2 Auto
+/// Scaling no longer knows is left out.
+pub async fn groups(
+    clients: &Clients,
+    names: &[String],
+) -> Result<std::collections::HashMap<String, Group>> {
+    let mut found = std::collections::HashMap::new();
+    // 50 names fit one page of the answer (MaxRecords 100).
+    for chunk in names.chunks(50) {
+        let out = clients
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .set_auto_scaling_group_names(Some(chunk.to_vec()))
+            .max_records(100)
+            .send()
+            .await
+            .map_err(aws("autoscaling:DescribeAutoScalingGroups"))?;
+        for g in out.auto_scaling_groups() {
+            if let Some(name) = g.auto_scaling_group_name() {
+                found.insert(name.to_string(), convert::group(g, name));
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// The instance, or `None` when EC2 no longer knows it.
 pub async fn instance(clients: &Clients, id: &str) -> Result<Option<Instance>> {
     Ok(tagged_instance(clients, id).await?.map(|(i, _)| i))
