@@ -24,9 +24,11 @@ use crate::state::{now_unix, StateStore};
 /// its lease to one waiter, which then reads. Reading beside a slow holder would only add to the
 /// throttling that makes it slow (a bench of 500 launches measured 229 such extra reads with a 15 s wait).
 const WAIT_AT_MOST: Duration = Duration::from_secs(45);
-/// Between looks at a read in flight (with up to 200 ms more, so waiters spread out): a read takes
-/// about half a second unthrottled; every look is a GetItem.
-const LOOK_EVERY: Duration = Duration::from_millis(700);
+/// Between looks at a read in flight, first (a read takes about half a second unthrottled), then half as
+/// long again each time up to the longest, each with up to 200 ms more so waiters spread out: every look
+/// is a GetItem, and a throttled read can take many seconds.
+const FIRST_LOOK: Duration = Duration::from_millis(300);
+const LONGEST_LOOK: Duration = Duration::from_secs(2);
 /// A stored read must fit in one DynamoDB item (400 KB, key and attributes included).
 const LARGEST_STORED: usize = 350 * 1024;
 
@@ -84,11 +86,13 @@ async fn wait_for_read(
     asked_ms: i64,
     give_up: Instant,
 ) -> Result<Waited> {
+    let mut pause = FIRST_LOOK;
     loop {
         if Instant::now() >= give_up {
             return Ok(Waited::TooLong);
         }
-        tokio::time::sleep(LOOK_EVERY + Duration::from_millis(jitter_ms())).await;
+        tokio::time::sleep(pause + Duration::from_millis(jitter_ms())).await;
+        pause = (pause * 3 / 2).min(LONGEST_LOOK);
         let found = state.shared_reads(key).await?;
         match ledger::reads_step(found, asked_ms, now_unix()) {
             ReadsStep::Use(body) => {
