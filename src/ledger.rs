@@ -170,19 +170,14 @@ pub const READS_LEASE_SECONDS: i64 = 20;
 /// Stored reads expire from the table (TTL) after this long.
 pub const READS_KEPT_SECONDS: i64 = 300;
 
-/// What a container asking for shared VPC reads finds in the state table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SharedReads {
-    /// A read that finished at `done_ms` (Unix milliseconds), stored as `body`.
-    Stored {
-        done_ms: i64,
-        body: String,
-    },
-    /// Another container holds the lease until `expires_at` (Unix seconds): it is reading.
-    Leased {
-        expires_at: i64,
-    },
-    Absent,
+/// What a container asking for shared VPC reads finds in the state table: the last read stored (when it
+/// was done, Unix milliseconds, and the read), and the lease of a container reading now (until when,
+/// Unix seconds). Taking the lease keeps the stored read: the events that asked before it was done still
+/// get it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SharedReads {
+    pub stored: Option<(i64, String)>,
+    pub lease_until: Option<i64>,
 }
 
 /// What to do with what was found: use the stored read, wait for the one in flight, or take the lease
@@ -199,9 +194,9 @@ pub enum ReadsStep {
 /// the VPC as it was before something it could know about (a route written, a route removed). A live
 /// lease means waiting; anything else means taking the lease.
 pub fn reads_step(found: SharedReads, asked_ms: i64, now: i64) -> ReadsStep {
-    match found {
-        SharedReads::Stored { done_ms, body } if asked_ms <= done_ms => ReadsStep::Use(body),
-        SharedReads::Leased { expires_at } if expires_at >= now => ReadsStep::Wait,
+    match (found.stored, found.lease_until) {
+        (Some((done_ms, body)), _) if asked_ms <= done_ms => ReadsStep::Use(body),
+        (_, Some(until)) if until >= now => ReadsStep::Wait,
         _ => ReadsStep::Lease,
     }
 }
@@ -236,34 +231,38 @@ mod tests {
     #[test]
     fn a_stored_read_serves_the_events_that_asked_while_it_was_made_and_a_live_lease_makes_them_wait(
     ) {
-        let stored = |done_ms| SharedReads::Stored {
-            done_ms,
-            body: "{}".into(),
+        let found = |done_ms: Option<i64>, lease_until: Option<i64>| SharedReads {
+            stored: done_ms.map(|d| (d, "{}".to_string())),
+            lease_until,
         };
-        let asked = 1_000_000;
-        let now = 1_000;
+        let use_it = ReadsStep::Use("{}".into());
+        let (asked, now) = (1_000_000, 1_000);
+        assert_eq!(reads_step(found(Some(asked), None), asked, now), use_it);
         assert_eq!(
-            reads_step(stored(asked), asked, now),
-            ReadsStep::Use("{}".into())
+            reads_step(found(Some(asked + 900), None), asked, now),
+            use_it
         );
         assert_eq!(
-            reads_step(stored(asked + 900), asked, now),
-            ReadsStep::Use("{}".into())
+            reads_step(found(Some(asked + 900), Some(now)), asked, now),
+            use_it,
+            "a newer lease does not hide a read that serves this event"
         );
         assert_eq!(
-            reads_step(stored(asked - 1), asked, now),
+            reads_step(found(Some(asked - 1), None), asked, now),
             ReadsStep::Lease,
             "done before the event asked"
         );
-        let leased = |expires_at| SharedReads::Leased { expires_at };
-        assert_eq!(reads_step(leased(now), asked, now), ReadsStep::Wait);
         assert_eq!(
-            reads_step(leased(now - 1), asked, now),
+            reads_step(found(Some(asked - 1), Some(now)), asked, now),
+            ReadsStep::Wait
+        );
+        assert_eq!(
+            reads_step(found(None, Some(now - 1)), asked, now),
             ReadsStep::Lease,
             "the holder died"
         );
         assert_eq!(
-            reads_step(SharedReads::Absent, asked, now),
+            reads_step(SharedReads::default(), asked, now),
             ReadsStep::Lease
         );
         assert_ne!(shared_reads_key("a/b"), shared_reads_key("a/c"));

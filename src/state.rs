@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -25,6 +25,7 @@ const MIN: &str = "min";
 const BODY: &str = "body";
 const TOKEN: &str = "token";
 const DONE_MS: &str = "done_ms";
+const LEASE_UNTIL: &str = "lease_until";
 /// Optimistic-concurrency retries of the loop breaker's counter.
 const CAS_ATTEMPTS: usize = 5;
 
@@ -253,43 +254,43 @@ impl StateStore {
     }
 }
 
-/// VPC reads shared by the containers of a burst (`gather::shared`): one item per read, first a lease
-/// (`token`, `expires_at`), then the read (`body`, `at_ms`).
+/// VPC reads shared by the containers of a burst (`gather::shared`): one item per read, holding the last
+/// read stored (`body`, `done_ms`) and the lease of the container reading now (`token`, `lease_until`).
 impl StateStore {
     /// Takes the lease on the read `key`, unless another container's lease is live: `None` when taken,
-    /// else that lease. A stored read never stops it: it serves only the events that asked before it was
-    /// done, and this one asks now.
+    /// else what is there. A stored read is kept (it serves the events that asked before it was done).
     pub async fn lease_reads(&self, key: &str, token: &str) -> Result<Option<SharedReads>> {
         let now = now_unix();
-        let put = self
+        let update = self
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .item(KEY, self.key(key))
-            .item(TOKEN, s(token))
-            .item(AT, n(now))
-            .item(EXPIRES, n(now + ledger::READS_LEASE_SECONDS))
-            .condition_expression("attribute_not_exists(#k) OR attribute_exists(#b) OR #e < :now")
-            .expression_attribute_names("#k", KEY)
-            .expression_attribute_names("#b", BODY)
+            .key(KEY, self.key(key))
+            .update_expression("SET #t = :t, #l = :l, #e = :e")
+            .condition_expression("attribute_not_exists(#l) OR #l < :now")
+            .expression_attribute_names("#t", TOKEN)
+            .expression_attribute_names("#l", LEASE_UNTIL)
             .expression_attribute_names("#e", EXPIRES)
+            .expression_attribute_values(":t", s(token))
+            .expression_attribute_values(":l", n(now + ledger::READS_LEASE_SECONDS))
+            .expression_attribute_values(":e", n(now + ledger::READS_KEPT_SECONDS))
             .expression_attribute_values(":now", n(now))
             .return_values_on_condition_check_failure(
                 aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
             )
             .send()
             .await;
-        match put {
+        match update {
             Ok(_) => Ok(None),
             Err(e) => match e.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(c)) => {
+                Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
                     Ok(Some(match c.item() {
                         Some(item) => shared_reads(item),
                         // A store that does not return the item: read it.
                         None => self.shared_reads(key).await?,
                     }))
                 }
-                _ => Err(aws("dynamodb:PutItem")(e)),
+                _ => Err(aws("dynamodb:UpdateItem")(e)),
             },
         }
     }
@@ -298,64 +299,84 @@ impl StateStore {
     pub async fn shared_reads(&self, key: &str) -> Result<SharedReads> {
         Ok(match self.get(key).await? {
             Some(item) => shared_reads(&item),
-            None => SharedReads::Absent,
+            None => SharedReads::default(),
         })
     }
 
     /// Stores a read (started at `at_ms`, done at `done_ms`) for the containers that asked while it was
-    /// made (replacing the lease that made it).
+    /// made, and ends the lease `token` holds (a lease another container took over is left to it).
     pub async fn store_reads(
         &self,
         key: &str,
+        token: &str,
         (at_ms, done_ms): (i64, i64),
         body: String,
     ) -> Result<()> {
         let now = now_unix();
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item(KEY, self.key(key))
-            .item(BODY, AttributeValue::S(body))
-            .item(AT_MS, n(at_ms))
-            .item(DONE_MS, n(done_ms))
-            .item(AT, n(now))
-            .item(EXPIRES, n(now + ledger::READS_KEPT_SECONDS))
+        let store = |ends_lease: bool| {
+            let update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(KEY, self.key(key))
+                .expression_attribute_names("#b", BODY)
+                .expression_attribute_names("#m", AT_MS)
+                .expression_attribute_names("#d", DONE_MS)
+                .expression_attribute_names("#e", EXPIRES)
+                .expression_attribute_values(":b", AttributeValue::S(body.clone()))
+                .expression_attribute_values(":m", n(at_ms))
+                .expression_attribute_values(":d", n(done_ms))
+                .expression_attribute_values(":e", n(now + ledger::READS_KEPT_SECONDS));
+            let set = "SET #b = :b, #m = :m, #d = :d, #e = :e";
+            match ends_lease {
+                true => update
+                    .update_expression(format!("{set} REMOVE #l"))
+                    .condition_expression("#t = :t")
+                    .expression_attribute_names("#l", LEASE_UNTIL)
+                    .expression_attribute_names("#t", TOKEN)
+                    .expression_attribute_values(":t", s(token)),
+                false => update.update_expression(set),
+            }
             .send()
-            .await
-            .map_err(aws("dynamodb:PutItem"))?;
-        Ok(())
+        };
+        match store(true).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(conflict) => {
+                store(false).await.map_err(aws("dynamodb:UpdateItem"))?;
+                Ok(())
+            }
+            Err(e) => Err(aws("dynamodb:UpdateItem")(e)),
+        }
     }
 
     /// Gives up the lease `token` holds on the read `key` (the read failed): the next container reads.
     pub async fn drop_reads_lease(&self, key: &str, token: &str) -> Result<()> {
-        let delete = self
+        let update = self
             .client
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
             .key(KEY, self.key(key))
+            .update_expression("REMOVE #l")
             .condition_expression("#t = :t")
+            .expression_attribute_names("#l", LEASE_UNTIL)
             .expression_attribute_names("#t", TOKEN)
             .expression_attribute_values(":t", s(token))
             .send()
             .await;
-        match delete {
+        match update {
             Ok(_) => Ok(()),
             // Not ours any more: it expired and another container took it.
             Err(e) if e.as_service_error().is_some_and(conflict) => Ok(()),
-            Err(e) => Err(aws("dynamodb:DeleteItem")(e)),
+            Err(e) => Err(aws("dynamodb:UpdateItem")(e)),
         }
     }
 }
 
 fn shared_reads(item: &HashMap<String, AttributeValue>) -> SharedReads {
     let body = item.get(BODY).and_then(|v| v.as_s().ok());
-    match (body, number(item, DONE_MS), number(item, EXPIRES)) {
-        (Some(body), Some(done_ms), _) => SharedReads::Stored {
-            done_ms,
-            body: body.clone(),
-        },
-        (None, _, Some(expires_at)) => SharedReads::Leased { expires_at },
-        _ => SharedReads::Absent,
+    SharedReads {
+        stored: body.zip(number(item, DONE_MS)).map(|(b, d)| (d, b.clone())),
+        lease_until: number(item, LEASE_UNTIL),
     }
 }
 

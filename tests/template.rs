@@ -983,6 +983,7 @@ fn reserved_concurrency_is_a_parameter_that_also_caps_the_queue_pollers() {
 const CENTRAL_ONLY: &[&str] = &[
     "dynamodb:GetItem",
     "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
     "sns:Publish",
     "sts:AssumeRole",

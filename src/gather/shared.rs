@@ -3,7 +3,7 @@
 //! make the same ~15 EC2 Describe calls at the same moment, and EC2's request bucket for the account (100
 //! calls, refilled 20 per second, shared with everything else in the account) would throttle them all.
 //!
-//! One container takes a lease on the read (a conditional PutItem) and makes it; the others, finding the
+//! One container takes a lease on the read (a conditional UpdateItem that keeps the last read stored) and makes it; the others, finding the
 //! lease, wait and use what it stores. Shared while in flight only, as within one container: an event that
 //! asks after a read is done reads afresh (`ledger::reads_step`), so none sees the VPC as it was before
 //! something it could know about. The more EC2 throttles, the longer a read takes and the more events share
@@ -133,10 +133,10 @@ where
     match serde_json::to_string(&reads) {
         Ok(body) if body.len() <= LARGEST_STORED => {
             // Off this event's path: it goes on with the reads while the others get them.
-            let (state, key) = (state.clone(), key.to_string());
+            let (state, key, token) = (state.clone(), key.to_string(), token.to_string());
             let at = (reads.taken_at_ms, done_ms);
             tokio::spawn(async move {
-                if let Err(e) = state.store_reads(&key, at, body).await {
+                if let Err(e) = state.store_reads(&key, &token, at, body).await {
                     tracing::warn!(error = %e, "could not share the VPC read; the others read for themselves");
                 }
             });
