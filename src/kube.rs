@@ -163,7 +163,7 @@ impl KubeApi {
             ));
         }
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
+            rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
         .map_err(|e| setup("TLS configuration", &e))?

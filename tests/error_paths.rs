@@ -15,6 +15,7 @@ use serde_json::Value;
 
 async fn app_against(fault: &FaultServer) -> Arc<App> {
     let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(sandbox::moto::http_client())
         .region("us-west-2")
         .endpoint_url(&fault.endpoint)
         .credentials_provider(Credentials::new(
@@ -165,6 +166,7 @@ async fn an_endpoint_that_never_answers_fails_the_event_as_retryable_before_the_
         .await
         .expect("hang server");
     let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(sandbox::moto::http_client())
         .region("us-west-2")
         .endpoint_url(&hang.endpoint)
         .credentials_provider(Credentials::new(

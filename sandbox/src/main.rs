@@ -260,6 +260,7 @@ async fn sdk() -> Result<SdkConfig, Error> {
         .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
         .unwrap_or_else(|_| sandbox::moto::REGION.to_owned());
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(sandbox::moto::http_client())
         .region(Region::new(region))
         .endpoint_url(endpoint);
     if std::env::var("AWS_ACCESS_KEY_ID").is_err() {

@@ -157,11 +157,21 @@ impl Moto {
 /// SDK configuration pointing every client at `endpoint`, region us-west-2, with `credentials`.
 pub async fn sdk_config(endpoint: &str, credentials: Credentials) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
         .region(Region::new(REGION))
         .credentials_provider(credentials)
         .endpoint_url(endpoint)
         .load()
         .await
+}
+
+/// The HTTP(S) client of the sandbox's AWS clients: rustls with ring, as the function's own (the SDK crates
+/// are built without a default client, so every configuration names one).
+pub fn http_client() -> aws_sdk_sts::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// `<workspace root>/.venv/bin/moto_server`.

@@ -374,7 +374,7 @@ async fn fake_kube_demands_an_eks_token_and_can_refuse() {
         roots.add(cert.expect("pem")).expect("add CA");
     }
     let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
+        rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .expect("versions")

@@ -70,7 +70,7 @@ fn client_config(ca_file: &Path) -> Result<rustls::ClientConfig, Error> {
             .map_err(|e| format!("CA {}: {e}", ca_file.display()))?;
     }
     Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
+        rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .context("TLS client configuration")?

@@ -58,7 +58,7 @@ impl TlsMaterial {
 
     pub(super) fn server_config(&self) -> Result<rustls::ServerConfig, Error> {
         let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
+            rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
         .context("TLS server protocol versions")?
