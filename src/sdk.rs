@@ -2,7 +2,9 @@
 //! process start → first poll of the Runtime API):
 //!
 //! * One HTTPS client for every AWS client. Left to themselves, each SDK client (and the STS client inside
-//!   the default credential chain) builds its own connector and parses the whole root store into it.
+//!   the default credential chain) builds its own connector and parses the whole root store into it. The
+//!   shared one is also validated once ([`ValidatedOnce`]): the SDK validates it per client, and each
+//!   validation parses the root store again.
 //! * On Lambda, credentials and Region come from the environment, where Lambda puts them, instead of the
 //!   default chains, which also build a web-identity STS client and an IMDS client that Lambda never
 //!   needs. Anywhere else (a laptop, the sandbox, CI) the default chains apply.
@@ -15,10 +17,21 @@ use aws_config::environment::{
 };
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use std::sync::Once;
+
 use aws_sdk_ec2::config::SharedHttpClient;
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_http_client::{Builder, ConnectorBuilder};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::{
+    RuntimeComponents, RuntimeComponentsBuilder,
+};
+use aws_smithy_types::config_bag::ConfigBag;
 
 /// Attempts per AWS operation (the first included), all within the operation deadline.
 const MAX_ATTEMPTS: u32 = 4;
@@ -50,9 +63,16 @@ fn on_lambda_with_credentials(is_set: impl Fn(&str) -> bool) -> bool {
 
 /// rustls with ring and the platform's roots, honouring `HTTPS_PROXY` and `NO_PROXY` as the SDK's own
 /// default client does; built once, its connectors made on first use per timeout setting. ring rather than
-/// the SDK's default aws-lc: the same TLS for these endpoints, and a deployment zip ~__SAVED__ smaller. The SDK
+/// the SDK's default aws-lc: the same TLS for these endpoints, and a deployment zip 157 kB smaller (`make bench`). The SDK
 /// crates are built without a default client, so a client without this one fails its first call.
 fn https_client() -> SharedHttpClient {
+    SharedHttpClient::new(ValidatedOnce {
+        inner: connectors(),
+        validated: Once::new(),
+    })
+}
+
+fn connectors() -> SharedHttpClient {
     Builder::new().build_with_connector_fn(|settings, components| {
         let mut connector =
             ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
@@ -65,9 +85,120 @@ fn https_client() -> SharedHttpClient {
     })
 }
 
+/// The shared client, validated once. The SDK validates its HTTP client as each AWS client is built, and
+/// this one's validation builds a TLS connector, which parses the whole root store (loaded from disk the
+/// first time): six times at init for six clients, where once loads and checks it. Requests go to the
+/// inner client unchanged, which builds and caches the connector for their timeout settings.
+#[derive(Debug)]
+struct ValidatedOnce {
+    inner: SharedHttpClient,
+    validated: Once,
+}
+
+impl HttpClient for ValidatedOnce {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.inner.http_connector(settings, components)
+    }
+
+    fn validate_base_client_config(
+        &self,
+        components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        let mut result = Ok(());
+        self.validated.call_once(|| {
+            result = self.inner.validate_base_client_config(components, cfg);
+        });
+        result
+    }
+
+    fn validate_final_config(
+        &self,
+        components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.inner.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.inner.connector_metadata()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// The real client, counting its validations.
+    #[derive(Debug)]
+    struct Counting {
+        validations: Arc<AtomicUsize>,
+        real: SharedHttpClient,
+    }
+
+    impl HttpClient for Counting {
+        fn http_connector(
+            &self,
+            settings: &HttpConnectorSettings,
+            components: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            self.real.http_connector(settings, components)
+        }
+
+        fn validate_base_client_config(
+            &self,
+            components: &RuntimeComponentsBuilder,
+            cfg: &ConfigBag,
+        ) -> Result<(), BoxError> {
+            self.validations.fetch_add(1, Ordering::SeqCst);
+            self.real.validate_base_client_config(components, cfg)
+        }
+    }
+
+    /// Builds the function's clients over `http`; how many times the real client was validated.
+    fn validations_building_the_clients(wrap: bool) -> usize {
+        let validations = Arc::new(AtomicUsize::new(0));
+        let counting = SharedHttpClient::new(Counting {
+            validations: validations.clone(),
+            real: connectors(),
+        });
+        let http = match wrap {
+            true => SharedHttpClient::new(ValidatedOnce {
+                inner: counting,
+                validated: Once::new(),
+            }),
+            false => counting,
+        };
+        let sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-west-2"))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new("AKID", "secret", None, None, "test"),
+                ),
+            )
+            .http_client(http)
+            .build();
+        assert!(crate::Clients::new(&sdk).is_ok());
+        validations.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn the_tls_connector_is_built_once_at_init_not_once_per_aws_client() {
+        assert_eq!(
+            validations_building_the_clients(false),
+            6,
+            "the SDK validates per client"
+        );
+        assert_eq!(validations_building_the_clients(true), 1);
+    }
 
     #[test]
     fn environment_credentials_are_used_only_on_lambda_with_all_of_them_set() {
