@@ -12,13 +12,13 @@
 //!   account and Region), the client slows itself down and tries again, within the per-operation
 //!   deadline of `context::timeouts`.
 
+use std::sync::Once;
+
 use aws_config::environment::{
     EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
 };
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
-use std::sync::Once;
-
 use aws_sdk_ec2::config::SharedHttpClient;
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
@@ -62,9 +62,11 @@ fn on_lambda_with_credentials(is_set: impl Fn(&str) -> bool) -> bool {
 }
 
 /// rustls with ring and the platform's roots, honouring `HTTPS_PROXY` and `NO_PROXY` as the SDK's own
-/// default client does; built once, its connectors made on first use per timeout setting. ring rather than
-/// the SDK's default aws-lc: the same TLS for these endpoints, and a deployment zip 157 kB smaller (`make bench`). The SDK
-/// crates are built without a default client, so a client without this one fails its first call.
+/// default client does; built once, its connectors made on first use per timeout setting.
+///
+/// ring rather than the SDK's default aws-lc: the same cipher suites (without aws-lc's post-quantum key
+/// exchange), no C library to build, and a deployment zip 157 kB smaller (`make bench`). The SDK crates are
+/// built without a default client, so an SDK configuration without this one fails its first call.
 fn https_client() -> SharedHttpClient {
     SharedHttpClient::new(ValidatedOnce {
         inner: connectors(),
