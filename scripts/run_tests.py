@@ -4,8 +4,9 @@ one after another: from their package's directory, with CARGO_MANIFEST_DIR set. 
 binary starts its own moto server and fake Kubernetes API on free loopback ports, and spends most of its
 time waiting on them, so two side by side take little more than the longer of the two.
 
-Prints each binary's summary as it finishes (all of its output when it fails), then a total, then runs the
-doc tests; exits non-zero if any binary or doc test failed, or no binary was found. Compiles nothing that `cargo test --no-run` has not compiled already.
+Prints each binary's summary as it finishes (all of its output when it fails), then a total, then runs
+the doc tests; exits non-zero if any binary or doc test failed, or no binary was found. Compiles nothing
+that `cargo test --no-run` has not compiled already.
 Arguments after the options go to every test binary (e.g. a name filter).
 
 Usage: scripts/run_tests.py [--jobs N] [-- test-binary arguments]

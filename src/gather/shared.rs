@@ -3,12 +3,13 @@
 //! make the same ~15 EC2 Describe calls at the same moment, and EC2's request bucket for the account (100
 //! calls, refilled 20 per second, shared with everything else in the account) would throttle them all.
 //!
-//! One container takes a lease on the read (a conditional UpdateItem that keeps the last read stored) and makes it; the others, finding the
-//! lease, wait and use what it stores. Shared while in flight only, as within one container: an event that
-//! asks after a read is done reads afresh (`ledger::reads_step`), so none sees the VPC as it was before
-//! something it could know about. The more EC2 throttles, the longer a read takes and the more events share
-//! it. A store that fails, a read too large for an item, a lease held too long: each container reads for
-//! itself, as it would without a state table. The write path never uses this: it re-reads what it changes.
+//! One container takes a lease on the read (a conditional UpdateItem that keeps the last read stored) and
+//! makes it; the others, finding the lease, wait and use what it stores. Shared while in flight only, as
+//! within one container: an event that asks after a read is done reads afresh (`ledger::reads_step`), so none
+//! sees the VPC as it was before something it could know about. The more EC2 throttles, the longer a read
+//! takes and the more events share it. A store that fails, a read too large for an item, a lease held too
+//! long: each container reads for itself, as it would without a state table. The write path never uses this:
+//! it re-reads what it changes.
 
 use std::time::Duration;
 
