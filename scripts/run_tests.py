@@ -4,8 +4,9 @@ one after another: from their package's directory, with CARGO_MANIFEST_DIR set. 
 binary starts its own moto server and fake Kubernetes API on free loopback ports, and spends most of its
 time waiting on them, so two side by side take little more than the longer of the two.
 
-Prints each binary's summary as it finishes (all of its output when it fails), then a total, then runs
-the doc tests; exits non-zero if any binary or doc test failed, or no binary was found. Compiles nothing
+Prints each binary's whole output as it finishes, under the same `Running` line cargo prints (one
+binary's output is never interleaved with another's), then runs the doc tests, then the total of tests
+passed; exits non-zero if any binary or doc test failed, or no binary was found. Compiles nothing
 that `cargo test --no-run` has not compiled already.
 Arguments after the options go to every test binary (e.g. a name filter).
 
@@ -45,8 +46,19 @@ def test_binaries():
         package_dir = Path(message["manifest_path"]).parent
         kind = target["kind"][0]
         label = f"{package_name(message['package_id'])}: {kind} {target['name']}"
-        found.append((kind != "test", label, message["executable"], package_dir))
-    return [(label, exe, d) for _, label, exe, d in sorted(found)]
+        found.append((kind != "test", label, message["executable"], package_dir, running_line(message)))
+    return [(label, exe, d, line) for _, label, exe, d, line in sorted(found)]
+
+
+def running_line(message):
+    """The line cargo prints before a test binary's output: `Running tests/x.rs (target/debug/deps/x-…)`."""
+    package_dir = Path(message["manifest_path"]).parent
+    source = Path(message["target"]["src_path"])
+    source = source.relative_to(package_dir) if source.is_relative_to(package_dir) else source
+    exe = Path(message["executable"])
+    exe = exe.relative_to(Path.cwd()) if exe.is_relative_to(Path.cwd()) else exe
+    unittests = "unittests " if message["target"]["kind"][0] != "test" else ""
+    return f"     Running {unittests}{source} ({exe})"
 
 
 def package_name(package_id):
@@ -58,7 +70,7 @@ def package_name(package_id):
 
 
 def run(binary, args):
-    label, exe, package_dir = binary
+    label, exe, package_dir, _ = binary
     env = dict(os.environ, CARGO_MANIFEST_DIR=str(package_dir))
     started = time.monotonic()
     done = subprocess.run(
@@ -70,6 +82,12 @@ def run(binary, args):
         text=True,
     )
     return label, done.returncode, done.stdout, time.monotonic() - started
+
+
+def passed_count(output):
+    """The `N passed` of a binary's `test result:` line (0 when it printed none)."""
+    words = summary(output).replace(";", "").split()
+    return int(words[words.index("passed") - 1]) if "passed" in words else 0
 
 
 def summary(output):
@@ -89,24 +107,30 @@ def main(argv):
         print("no test binaries found", file=sys.stderr)
         return 1
     started = time.monotonic()
-    failed = []
+    failed, passed = [], 0
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(run, b, argv) for b in binaries]
+        futures = {pool.submit(run, b, argv): b[3] for b in binaries}
         for future in as_completed(futures):
             label, code, output, seconds = future.result()
+            print(f"{futures[future]}\n{output.rstrip()}\n", flush=True)
+            passed += passed_count(output)
             if code != 0:
                 failed.append(label)
-                print(f"--- {label}: FAILED (exit {code}) after {seconds:.0f} s\n{output}", flush=True)
+                print(f"--- {label}: FAILED (exit {code}) after {seconds:.0f} s\n", flush=True)
             else:
-                print(f"    {label}: {summary(output)} ({seconds:.0f} s)", flush=True)
+                print(f"    {label}: {summary(output)} ({seconds:.0f} s)\n", flush=True)
     total = time.monotonic() - started
     if failed:
         print(f"{len(failed)} of {len(binaries)} test binaries failed: {', '.join(failed)}", file=sys.stderr)
         return 1
-    print(f"    {len(binaries)} test binaries passed, {jobs} at a time, in {total:.0f} s")
     # Doc tests are not binaries of their own: rustdoc runs them (none today; seconds either way).
-    return subprocess.run(["cargo", "test", "--workspace", "--locked", "--doc", "--quiet"]).returncode
-
+    print("     Doc-tests (cargo test --doc)", flush=True)
+    doc = subprocess.run(["cargo", "test", "--workspace", "--locked", "--doc", "--quiet"]).returncode
+    if doc != 0:
+        print("the doc tests failed", file=sys.stderr)
+        return doc
+    print(f"    {passed} tests in {len(binaries)} test binaries passed, {jobs} binaries at a time, in {total:.0f} s")
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
