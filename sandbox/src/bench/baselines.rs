@@ -28,6 +28,8 @@ pub struct Contenders<'a> {
     pub ours_env: Vec<(String, String)>,
     pub event: Value,
     pub proxy: &'a Proxy,
+    /// Forgotten before each of our runs: each first event reports, as a new instance's would.
+    pub claims: &'a super::seed::Claims,
 }
 
 /// One cold start through the Runtime API.
@@ -100,6 +102,7 @@ impl Contenders<'_> {
     }
 
     async fn ours_once(&self, samples: &mut Samples) -> Result<(), Error> {
+        self.claims.forget().await?;
         self.proxy.take();
         let run = cold_run(&self.ours, &self.ours_env, self.event.clone()).await?;
         let tally: Tally = self.proxy.take();

@@ -2,22 +2,52 @@
 
 use std::time::Instant;
 
-/// The longest chain of calls each of which started after the previous one was answered: the number
-/// of sequential round trips, measured from the calls' own times (two overlapping calls ran
+/// One call as the counting proxy saw it: when it was received, when it was answered, and which
+/// operation it was (`ec2:DescribeInstances`).
+#[derive(Debug, Clone)]
+pub struct Span {
+    pub start: Instant,
+    pub end: Instant,
+    pub op: String,
+}
+
+/// The length of the longest chain (`chain`).
+pub fn longest_chain(spans: &[Span]) -> usize {
+    chain(spans).len()
+}
+
+/// The longest chain of calls each of which started after the previous one was answered, first call
+/// first: the sequential round trips, measured from the calls' own times (two overlapping calls ran
 /// concurrently and count once).
-pub fn longest_chain(spans: &[(Instant, Instant)]) -> usize {
-    let mut by_end: Vec<(Instant, Instant)> = spans.to_vec();
-    by_end.sort_by_key(|(_, end)| *end);
-    let mut chain = vec![0usize; by_end.len()];
+pub fn chain(spans: &[Span]) -> Vec<&Span> {
+    let mut by_end: Vec<&Span> = spans.iter().collect();
+    by_end.sort_by_key(|s| s.end);
+    // For each call: the length of the longest chain it ends, and the call before it in that chain
+    // (of equals, the one answered last).
+    let mut best: Vec<(usize, Option<usize>)> = Vec::with_capacity(by_end.len());
     for i in 0..by_end.len() {
         let before = (0..i)
-            .filter(|&j| by_end[j].1 <= by_end[i].0)
-            .map(|j| chain[j])
-            .max()
-            .unwrap_or(0);
-        chain[i] = before + 1;
+            .filter(|&j| by_end[j].end <= by_end[i].start)
+            .max_by_key(|&j| best[j].0);
+        best.push((before.map_or(0, |j| best[j].0) + 1, before));
     }
-    chain.into_iter().max().unwrap_or(0)
+    let mut at = (0..best.len()).max_by_key(|&i| best[i].0);
+    let mut out = Vec::new();
+    while let Some(i) = at {
+        out.push(by_end[i]);
+        at = best[i].1;
+    }
+    out.reverse();
+    out
+}
+
+/// `a → b → c`: the chain's operations, for a human.
+pub fn describe(chain: &[&Span]) -> String {
+    chain
+        .iter()
+        .map(|s| s.op.as_str())
+        .collect::<Vec<_>>()
+        .join(" → ")
 }
 
 #[cfg(test)]
@@ -29,27 +59,41 @@ mod tests {
         t0 + Duration::from_millis(ms)
     }
 
+    fn span(t0: Instant, (from, to): (u64, u64), op: &str) -> Span {
+        Span {
+            start: at(t0, from),
+            end: at(t0, to),
+            op: op.to_string(),
+        }
+    }
+
     #[test]
     fn calls_that_waited_for_each_other_count_once_each() {
         let t0 = Instant::now();
         // group || instance, then cluster, then (nodegroup || five reads), then publish.
         let spans = [
-            (at(t0, 0), at(t0, 10)),
-            (at(t0, 1), at(t0, 9)),
-            (at(t0, 11), at(t0, 20)),
-            (at(t0, 21), at(t0, 30)),
-            (at(t0, 21), at(t0, 35)),
-            (at(t0, 22), at(t0, 28)),
-            (at(t0, 36), at(t0, 40)),
+            span(t0, (0, 10), "group"),
+            span(t0, (1, 9), "instance"),
+            span(t0, (11, 20), "cluster"),
+            span(t0, (21, 30), "nodegroup"),
+            span(t0, (21, 35), "routes"),
+            span(t0, (22, 28), "subnets"),
+            span(t0, (36, 40), "publish"),
         ];
         assert_eq!(longest_chain(&spans), 4);
+        // Of two calls that end a chain equally long, the one answered last: the one the next call
+        // waited for.
+        assert_eq!(
+            describe(&chain(&spans)),
+            "group → cluster → routes → publish"
+        );
     }
 
     #[test]
     fn overlapping_calls_are_one_round_trip_and_no_calls_are_none() {
         let t0 = Instant::now();
         assert_eq!(
-            longest_chain(&[(at(t0, 0), at(t0, 5)), (at(t0, 1), at(t0, 6))]),
+            longest_chain(&[span(t0, (0, 5), "a"), span(t0, (1, 6), "b")]),
             1
         );
         assert_eq!(longest_chain(&[]), 0);
@@ -58,7 +102,8 @@ mod tests {
     #[test]
     fn a_call_started_the_instant_another_was_answered_follows_it() {
         let t0 = Instant::now();
-        let spans = [(at(t0, 0), at(t0, 5)), (at(t0, 5), at(t0, 9))];
+        let spans = [span(t0, (0, 5), "a"), span(t0, (5, 9), "b")];
         assert_eq!(longest_chain(&spans), 2);
+        assert_eq!(describe(&chain(&spans)), "a → b");
     }
 }

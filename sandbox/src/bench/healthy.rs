@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use super::burst::sqs_records;
-use super::chain::longest_chain;
+use super::chain::{describe, longest_chain};
 use super::function::{aws_env, Function, Settings};
 use super::proxy::Proxy;
 use super::report::Report;
@@ -78,15 +78,16 @@ async fn direct_launches(
         let r = f.invoke(world.launch_event(id).await?).await?;
         let tally = proxy.take();
         let chain = longest_chain(&tally.spans);
+        let ops = describe(&super::chain::chain(&tally.spans));
         println!(
-            "  {label}: {} AWS calls, longest sequential chain {chain}, handler {:.0} ms [outcome: {}]",
+            "  {label}: {} AWS calls, longest sequential chain {chain} ({ops}), handler {:.0} ms [outcome: {}]",
             tally.calls_total(),
             ms(r.handler_time()),
             r.outcome()
         );
         out.push(json!({
             "label": label, "outcome": r.outcome(), "aws_calls": tally.calls,
-            "longest_chain": chain, "handler_ms": ms(r.handler_time()),
+            "longest_chain": chain, "longest_chain_ops": ops, "handler_ms": ms(r.handler_time()),
         }));
     }
     Ok(Value::Array(out))

@@ -62,8 +62,9 @@ pub struct Tally {
     pub errors: BTreeMap<String, usize>,
     /// TLS handshakes completed, per service listener.
     pub handshakes: BTreeMap<String, usize>,
-    /// When each call was received and answered.
-    pub spans: Vec<(Instant, Instant)>,
+    /// When each call started (for a connection's first call, when the client connected) and was
+    /// answered, and its operation.
+    pub spans: Vec<super::chain::Span>,
     pub writes: Vec<Write>,
 }
 
@@ -182,6 +183,9 @@ async fn accept(
 ) {
     while let Ok((tcp, _)) = listener.accept().await {
         let (acceptor, shared) = (acceptor.clone(), shared.clone());
+        // The client started its first call on this connection when it connected, not when the
+        // handshake let the request through: that call's span starts here.
+        let connected = Arc::new(std::sync::Mutex::new(Some(Instant::now())));
         tokio::spawn(async move {
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
@@ -189,7 +193,10 @@ async fn accept(
             if let Ok(mut t) = shared.tally.lock() {
                 *t.handshakes.entry(service.to_owned()).or_default() += 1;
             }
-            let handler = service_fn(move |req| handle(shared.clone(), service, req));
+            let handler = service_fn(move |req| {
+                let first = connected.lock().ok().and_then(|mut c| c.take());
+                handle(shared.clone(), service, req, first)
+            });
             let _ = http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(tls), handler)
@@ -198,13 +205,15 @@ async fn accept(
     }
 }
 
-/// One call: named, throttled or forwarded, recorded.
+/// One call: named, throttled or forwarded, recorded. `connected`: when the client connected, for the
+/// first call on a connection.
 async fn handle(
     shared: Arc<Shared>,
     listener: &'static str,
     req: Request<Incoming>,
+    connected: Option<Instant>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let received = Instant::now();
+    let received = connected.unwrap_or_else(Instant::now);
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
@@ -268,7 +277,11 @@ fn record(shared: &Shared, op: &str, outcome: Outcome, received: Instant, write:
     let Ok(mut t) = shared.tally.lock() else {
         return;
     };
-    t.spans.push((received, Instant::now()));
+    t.spans.push(super::chain::Span {
+        start: received,
+        end: Instant::now(),
+        op: op.to_owned(),
+    });
     match outcome {
         Outcome::Throttled => *t.throttled.entry(op.to_owned()).or_default() += 1,
         Outcome::Answered(status) => {

@@ -231,4 +231,9 @@ impl Finished {
             .map(String::from)
             .unwrap_or_else(|| "batch".to_owned())
     }
+
+    /// Whether the function says it published its report.
+    pub fn notified(&self) -> bool {
+        self.ok && self.body.get("notified").and_then(Value::as_bool) == Some(true)
+    }
 }

@@ -23,6 +23,41 @@ pub struct Seed {
     pub event: Value,
     /// The Lambda's whole environment but the Runtime API.
     pub env: Vec<(String, String)>,
+    pub claims: Claims,
+}
+
+/// The function's state table, reached directly (not through the counting proxy).
+pub struct Claims {
+    ddb: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl Claims {
+    /// Forgets what earlier events claimed and stored, so the next one is handled as a new instance's
+    /// launch would be (the seed has one stuck instance; without this, every event after the first
+    /// finds it reported and publishes nothing).
+    pub async fn forget(&self) -> Result<(), Error> {
+        let items = self
+            .ddb
+            .scan()
+            .table_name(&self.table)
+            .send()
+            .await
+            .context("dynamodb:Scan")?;
+        for item in items.items() {
+            let Some(key) = item.get("pk").cloned() else {
+                continue;
+            };
+            self.ddb
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", key)
+                .send()
+                .await
+                .context("dynamodb:DeleteItem")?;
+        }
+        Ok(())
+    }
 }
 
 impl Seed {
@@ -47,7 +82,16 @@ impl Seed {
         let event = world.launch_event(&stuck).await?;
         let mut env = Settings::alert(topic).env(&world, &kube.endpoint, &kube.ca_file);
         env.extend(aws_env(&world, proxy).await?);
-        Ok(Seed { kube, event, env })
+        let claims = Claims {
+            ddb: aws_sdk_dynamodb::Client::new(&sdk),
+            table: world.state_table.clone(),
+        };
+        Ok(Seed {
+            kube,
+            event,
+            env,
+            claims,
+        })
     }
 }
 
@@ -72,6 +116,7 @@ pub async fn warm_container(
     proxy: &Proxy,
     warm: usize,
 ) -> Result<(), Error> {
+    seed.claims.forget().await?;
     proxy.take();
     let mut f = Function::start(binary, &seed.env).await?;
     let first = f.invoke(seed.event.clone()).await?;
@@ -79,10 +124,13 @@ pub async fn warm_container(
     tokio::time::sleep(first_tally.ec2_refill_time()).await;
     let mut w = Warm::default();
     for _ in 0..warm {
+        seed.claims.forget().await?;
+        proxy.take();
         let r = f.invoke(seed.event.clone()).await?;
-        if r.outcome() != "diagnosed" {
+        if r.outcome() != "diagnosed" || !r.notified() {
             f.stop().await;
-            return Err(format!("warm event: unexpected outcome {}", r.outcome()).into());
+            let outcome = r.outcome();
+            return Err(format!("warm event: {outcome}, report published: {}", r.notified()).into());
         }
         let tally = proxy.take();
         let pause = tally.ec2_refill_time();
@@ -129,11 +177,12 @@ impl Warm {
 fn print_warm(outcome: &str, first_ms: f64, first: &Tally, w: &Warm, warm: usize) {
     println!("\nseed, MODE=alert, one process (not joined → {outcome}, SNS report):");
     println!(
-        "  first event: handler {first_ms:.0} ms, {} AWS calls, {} TLS handshakes ({}), longest chain {}",
+        "  first event: handler {first_ms:.0} ms, {} AWS calls, {} TLS handshakes ({}), longest chain {}: {}",
         first.calls_total(),
         first.handshakes_total(),
         join(&first.handshakes),
-        super::chain::longest_chain(&first.spans)
+        super::chain::longest_chain(&first.spans),
+        super::chain::describe(&super::chain::chain(&first.spans))
     );
     println!(
         "  {warm} warm events: handler median {:.0} ms, p95 {:.0} ms; {} TLS handshakes in all ({}; in events {:?}); {} AWS calls per event ({}); throttled {}",
@@ -184,6 +233,7 @@ fn record_warm(
                 "aws_calls": first.calls,
                 "handshakes": first.handshakes,
                 "longest_chain": super::chain::longest_chain(&first.spans),
+                "longest_chain_ops": super::chain::describe(&super::chain::chain(&first.spans)),
             },
             "warm_events": warm,
             "warm_handler_ms": w.handler_ms,
