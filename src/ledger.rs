@@ -77,6 +77,33 @@ pub fn incident_key(cluster: &str, subnet: &str, outcome: &str, causes: &[&str])
 }
 
 /// One recycle per instance, whoever tries.
+/// What claiming two keys in one transaction found (`state::StateStore::claim_pair`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairClaim {
+    /// Both claimed, at once.
+    Both,
+    /// The first key was claimed already: nothing was written.
+    FirstTaken,
+    /// Only the second key was claimed already: nothing was written; the first is free.
+    SecondTaken,
+    /// The transaction did not decide (another transaction on the same keys, a reason not known here):
+    /// nothing was written; claim one key after the other instead.
+    Undecided,
+}
+
+/// `PairClaim` from the cancellation reasons DynamoDB gives for a cancelled transaction of two
+/// conditional puts, in the order they were sent (`None`, `ConditionalCheckFailed`,
+/// `TransactionConflict`, …).
+pub fn pair_claim(reasons: &[Option<&str>]) -> PairClaim {
+    let failed = |i: usize| reasons.get(i).copied().flatten() == Some("ConditionalCheckFailed");
+    let clear = |i: usize| matches!(reasons.get(i).copied().flatten(), None | Some("None"));
+    match (failed(0), failed(1)) {
+        (true, _) => PairClaim::FirstTaken,
+        (false, true) if clear(0) => PairClaim::SecondTaken,
+        _ => PairClaim::Undecided,
+    }
+}
+
 pub fn recycle_key(instance_id: &str) -> String {
     format!("recycle#{instance_id}")
 }
@@ -226,6 +253,20 @@ mod tests {
             incident_key("c", "s", "diagnosed", &["a"]),
             incident_key("c", "s", "remediation-blocked", &["a"])
         );
+    }
+
+    #[test]
+    fn a_cancelled_pair_claim_says_which_key_was_taken_and_leaves_anything_else_undecided() {
+        let failed = Some("ConditionalCheckFailed");
+        assert_eq!(pair_claim(&[failed, Some("None")]), PairClaim::FirstTaken);
+        assert_eq!(pair_claim(&[failed, failed]), PairClaim::FirstTaken);
+        assert_eq!(pair_claim(&[Some("None"), failed]), PairClaim::SecondTaken);
+        assert_eq!(pair_claim(&[None, failed]), PairClaim::SecondTaken);
+        // Another transaction on the incident: whether it will hold the claim is not known.
+        let conflict = Some("TransactionConflict");
+        assert_eq!(pair_claim(&[conflict, failed]), PairClaim::Undecided);
+        assert_eq!(pair_claim(&[Some("None"), conflict]), PairClaim::Undecided);
+        assert_eq!(pair_claim(&[]), PairClaim::Undecided);
     }
 
     #[test]

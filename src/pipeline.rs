@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::event::{LaunchEvent, Parsed};
 use crate::finding::Finding;
 use crate::gather;
-use crate::ledger::{self, Admit};
+use crate::ledger::{self, Admit, PairClaim};
 use crate::member;
 use crate::outcome::{settle, EventReport, Outcome, Subject};
 use crate::plan::{self, plan, Decision, PlanInput};
@@ -216,37 +216,27 @@ fn launched_at(a: &Admitted) -> i64 {
     a.launch.launched_at.unwrap_or(now).min(now)
 }
 
-/// Snapshot, then the pure rules. The cluster is read afresh alongside (admission may have used a
-/// cached copy, and its endpoint access and CIDRs are part of the diagnosis).
+/// Snapshot, then the pure rules. The cluster is read afresh in the snapshot when admission used a
+/// cached or old copy (its endpoint access and CIDRs are part of the diagnosis).
 async fn diagnose(app: &App, a: &Admitted) -> Result<Diagnosis> {
     let known = gather::Known {
         instance: a.instance.clone(),
         cluster: a.cluster.clone(),
+        // Read once per event: again only when the admission's copy came from the cache or is old.
+        reread_cluster: a.cluster_read_at.elapsed() > CLUSTER_FRESH_FOR,
         role: &a.role,
         nodegroup_name: a.target.nodegroup.as_deref(),
         group_subnets: a.group_subnets(),
     };
-    let aws = &a.scoped.aws;
     let snapshot = gather::snapshot(
         app,
-        aws,
+        &a.scoped.aws,
         a.scoped.state.as_ref(),
         known,
         a.kube.as_ref(),
         gather::past_grace(launched_at(a), app.config.grace_period),
-    );
-    // Read once per event: again only when the admission's copy came from the cache or is old.
-    let stale = a.cluster_read_at.elapsed() > CLUSTER_FRESH_FOR;
-    let fresh = async {
-        match stale {
-            true => gather::cluster(aws, &a.target.cluster).await,
-            false => Ok(None),
-        }
-    };
-    let (mut snapshot, fresh) = tokio::try_join!(Box::pin(snapshot), fresh)?;
-    if let Some(cluster) = fresh {
-        snapshot.cluster = cluster;
-    }
+    )
+    .await?;
     let started = std::time::Instant::now();
     let rules::Diagnosis { paths, findings } = rules::diagnose(&snapshot);
     let evaluated_us = started.elapsed().as_micros() as u64;
@@ -625,12 +615,36 @@ async fn claim_report(
     };
     let now = now_unix();
     let key = ledger::notify_key(instance);
+    let Some(incident) = incident_key(report, snapshot) else {
+        return Ok(match state.claim(&key, now, ledger::CLAIM_SECONDS).await? {
+            true => Claim::Claimed(vec![key]),
+            false => Claim::AlreadyReported,
+        });
+    };
+    let pair = (key.as_str(), ledger::CLAIM_SECONDS);
+    let incident_ttl = (incident.as_str(), ledger::INCIDENT_SECONDS);
+    match state.claim_pair(pair, incident_ttl, now).await? {
+        PairClaim::Both => Ok(Claim::Claimed(vec![key, incident])),
+        PairClaim::FirstTaken => Ok(Claim::AlreadyReported),
+        // This instance is accounted for by the incident's report: claimed, and not reported again.
+        PairClaim::SecondTaken => Ok(match state.claim(&key, now, ledger::CLAIM_SECONDS).await? {
+            true => Claim::Folded(incident),
+            false => Claim::AlreadyReported,
+        }),
+        PairClaim::Undecided => one_then_the_other(state, key, incident, now).await,
+    }
+}
+
+/// The instance's claim, then the incident's: what a transaction that did not decide leaves to do.
+async fn one_then_the_other(
+    state: &StateStore,
+    key: String,
+    incident: String,
+    now: i64,
+) -> Result<Claim> {
     if !state.claim(&key, now, ledger::CLAIM_SECONDS).await? {
         return Ok(Claim::AlreadyReported);
     }
-    let Some(incident) = incident_key(report, snapshot) else {
-        return Ok(Claim::Claimed(vec![key]));
-    };
     match state.claim(&incident, now, ledger::INCIDENT_SECONDS).await {
         Ok(true) => Ok(Claim::Claimed(vec![key, incident])),
         // This instance stays claimed: it is accounted for by the incident's report.

@@ -574,7 +574,16 @@ fn code_operations() -> BTreeSet<String> {
         unlabelled.is_empty(),
         "SDK calls whose errors are not named: {unlabelled:?}"
     );
-    calls.union(&labels).cloned().collect()
+    calls.union(&labels).map(|op| authorised_as(op)).collect()
+}
+
+/// The IAM action that authorises an operation. DynamoDB has no action for a transaction: IAM
+/// authorises each of its items as the operation it performs (the code's transactions only put).
+fn authorised_as(operation: &str) -> String {
+    match operation {
+        "dynamodb:TransactWriteItems" => "dynamodb:PutItem".to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// What the template grants beyond the code, and what the code calls that the template does not grant.

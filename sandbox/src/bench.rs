@@ -160,6 +160,7 @@ async fn init(
         ours_env: seed.env.clone(),
         event: seed.event.clone(),
         proxy,
+        claims: &seed.claims,
     };
     for (name, path) in [
         ("hello-world", &contenders.hello),

@@ -222,13 +222,20 @@ pub fn past_grace(launched_at: i64, grace: Duration) -> bool {
 pub struct Known<'a> {
     pub instance: Instance,
     pub cluster: Cluster,
+    /// `cluster` came from a warm container's cache or is old: read it again (its endpoint access,
+    /// CIDRs and authentication mode are part of the diagnosis).
+    pub reread_cluster: bool,
     /// The role behind the instance's profile ([`profile_role`]).
     pub role: &'a Readable<Option<ProfileRole>>,
     pub nodegroup_name: Option<&'a str>,
     pub group_subnets: Vec<String>,
 }
 
-/// Everything else the rules need, around what the admission read: one concurrent wave.
+/// Everything else the rules need, around what the admission read: one concurrent wave, but for the
+/// reads that depend on the cluster's authentication mode (access entries, `aws-auth`), which follow
+/// the cluster's re-read when there is one. The VPC reads follow the burst's lease anyway, so this
+/// adds no round trip to the event; it keeps the EKS calls in flight at once to the three a cold
+/// container opened connections for, so a warm one opens none.
 /// `kube` reads `aws-auth`; `console_output` says whether to read what the node printed; `state`, when
 /// there is one, shares the VPC reads with the other containers of a burst.
 pub async fn snapshot(
@@ -242,30 +249,27 @@ pub async fn snapshot(
     let Known {
         instance,
         cluster,
+        reread_cluster,
         role,
         nodegroup_name,
         group_subnets,
     } = known;
+    let name = cluster.name.clone();
     // Boxed: a dozen concurrent SDK calls make a future too large for a 2 MiB worker-thread stack.
-    let network = Box::pin(shared_network(
-        app,
-        clients,
-        state,
-        &instance,
-        &cluster.name,
-    ));
-    let node = Box::pin(node_reads(
-        app,
-        clients,
-        kube,
-        role,
-        &instance,
-        &cluster,
-        console_output,
-    ));
-    let (net, ng, node) = tokio::try_join!(
+    let network = Box::pin(shared_network(app, clients, state, &instance, &name));
+    let identity = Box::pin(async {
+        let cluster = match reread_cluster {
+            true => self::cluster(clients, &name).await?.unwrap_or(cluster),
+            false => cluster,
+        };
+        let identity = identity::read(clients, kube, role, &cluster).await;
+        Ok::<_, Error>((cluster, identity))
+    });
+    let node = Box::pin(node_reads(app, clients, &instance, console_output));
+    let (net, ng, (cluster, identity), node) = tokio::try_join!(
         network,
-        nodegroup(clients, &cluster.name, nodegroup_name),
+        nodegroup(clients, &name, nodegroup_name),
+        identity,
         async { Ok(node.await) }
     )?;
     let mut snapshot = assemble(
@@ -276,11 +280,8 @@ pub async fn snapshot(
         group_subnets,
         (*net).clone(),
     )?;
-    (
-        snapshot.identity,
-        snapshot.instance_type_network,
-        snapshot.console_output,
-    ) = node;
+    snapshot.identity = identity;
+    (snapshot.instance_type_network, snapshot.console_output) = node;
     Ok(snapshot)
 }
 
@@ -302,19 +303,15 @@ async fn shared_network(
 }
 
 type NodeReads = (
-    Identity,
     Readable<Option<InstanceTypeNetwork>>,
     Option<Readable<String>>,
 );
 
-/// The best-effort reads about the node itself, side by side.
+/// The best-effort EC2 reads about the node itself, side by side.
 async fn node_reads(
     app: &App,
     clients: &Clients,
-    kube: std::result::Result<&KubeApi, &KubeError>,
-    role: &Readable<Option<ProfileRole>>,
     instance: &Instance,
-    cluster: &Cluster,
     console_output: bool,
 ) -> NodeReads {
     let console = async {
@@ -324,7 +321,6 @@ async fn node_reads(
         }
     };
     tokio::join!(
-        Box::pin(identity::read(clients, kube, role, cluster)),
         instance_type_network(app, clients, instance.instance_type.as_deref()),
         console,
     )
