@@ -120,11 +120,8 @@ impl StateStore {
             Ok(_) => Ok(PairClaim::Both),
             Err(e) => match e.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
-                    let reasons: Vec<Option<&str>> = c
-                        .cancellation_reasons()
-                        .iter()
-                        .map(|r| r.code())
-                        .collect();
+                    let reasons: Vec<Option<&str>> =
+                        c.cancellation_reasons().iter().map(|r| r.code()).collect();
                     Ok(ledger::pair_claim(&reasons))
                 }
                 _ => Err(aws("dynamodb:TransactWriteItems")(e)),

@@ -231,11 +231,15 @@ pub struct Known<'a> {
     pub group_subnets: Vec<String>,
 }
 
-/// Everything else the rules need, around what the admission read: one concurrent wave, but for the
-/// reads that depend on the cluster's authentication mode (access entries, `aws-auth`), which follow
-/// the cluster's re-read when there is one. The VPC reads follow the burst's lease anyway, so this
-/// adds no round trip to the event; it keeps the EKS calls in flight at once to the three a cold
-/// container opened connections for, so a warm one opens none.
+/// Everything else the rules need, around what the admission read: one concurrent wave. Two kinds of
+/// read wait for another, which adds no round trip (the VPC reads follow the burst's lease anyway) and
+/// keeps the calls in flight at once to each service within the connections the container's first
+/// event opened, so a warm container opens none:
+/// - the reads that depend on the cluster's authentication mode (access entries, `aws-auth`) follow
+///   the cluster's re-read, when there is one;
+/// - the EC2 reads about the node start with the VPC reads (or when those are served), so the first
+///   event, which makes them all, has them all in flight at once, and a later one never has more.
+///
 /// `kube` reads `aws-auth`; `console_output` says whether to read what the node printed; `state`, when
 /// there is one, shares the VPC reads with the other containers of a burst.
 pub async fn snapshot(
@@ -255,8 +259,13 @@ pub async fn snapshot(
         group_subnets,
     } = known;
     let name = cluster.name.clone();
+    let vpc_reads_started = tokio::sync::Notify::new();
     // Boxed: a dozen concurrent SDK calls make a future too large for a 2 MiB worker-thread stack.
-    let network = Box::pin(shared_network(app, clients, state, &instance, &name));
+    let network = Box::pin(async {
+        let read = shared_network(app, clients, state, &instance, &name, &vpc_reads_started).await;
+        vpc_reads_started.notify_one();
+        read
+    });
     let identity = Box::pin(async {
         let cluster = match reread_cluster {
             true => self::cluster(clients, &name).await?.unwrap_or(cluster),
@@ -265,7 +274,10 @@ pub async fn snapshot(
         let identity = identity::read(clients, kube, role, &cluster).await;
         Ok::<_, Error>((cluster, identity))
     });
-    let node = Box::pin(node_reads(app, clients, &instance, console_output));
+    let node = Box::pin(async {
+        vpc_reads_started.notified().await;
+        node_reads(app, clients, &instance, console_output).await
+    });
     let (net, ng, (cluster, identity), node) = tokio::try_join!(
         network,
         nodegroup(clients, &name, nodegroup_name),
@@ -288,16 +300,21 @@ pub async fn snapshot(
 /// The VPC reads around the instance, shared with the events of this container that need the same ones
 /// at the same time (the records of one SQS batch for one subnet make one read, not ten).
 /// With a state table, the containers of a burst share them too (`shared`).
+/// `started` is told when this event's own reads start.
 async fn shared_network(
     app: &App,
     clients: &Clients,
     state: Option<&StateStore>,
     instance: &Instance,
     cluster: &str,
+    started: &tokio::sync::Notify,
 ) -> Result<std::sync::Arc<network::Network>> {
     let (vpc, subnet) = (&instance.vpc_id, &instance.subnet_id);
     let key = format!("{}/{vpc}/{subnet}/{cluster}", clients.region);
-    let read = || network::read(clients, vpc, subnet, cluster);
+    let read = || {
+        started.notify_one();
+        network::read(clients, vpc, subnet, cluster)
+    };
     app.vpc_reads(key.clone(), || shared::across_containers(state, &key, read))
         .await
 }

@@ -104,6 +104,8 @@ struct Warm {
     handshakes_by_service: std::collections::BTreeMap<String, usize>,
     events_with_handshakes: Vec<usize>,
     chain: usize,
+    /// The calls of the longest chain of any warm event.
+    chain_ops: String,
     throttled: usize,
     calls: std::collections::BTreeMap<String, usize>,
 }
@@ -130,7 +132,9 @@ pub async fn warm_container(
         if r.outcome() != "diagnosed" || !r.notified() {
             f.stop().await;
             let outcome = r.outcome();
-            return Err(format!("warm event: {outcome}, report published: {}", r.notified()).into());
+            return Err(
+                format!("warm event: {outcome}, report published: {}", r.notified()).into(),
+            );
         }
         let tally = proxy.take();
         let pause = tally.ec2_refill_time();
@@ -166,7 +170,11 @@ impl Warm {
                 .entry(service.clone())
                 .or_default() += n;
         }
-        self.chain = self.chain.max(super::chain::longest_chain(&tally.spans));
+        let chain = super::chain::chain(&tally.spans);
+        if chain.len() > self.chain {
+            self.chain = chain.len();
+            self.chain_ops = super::chain::describe(&chain);
+        }
         self.throttled += tally.throttled_total();
         for (op, n) in tally.calls {
             *self.calls.entry(op).or_default() += n;
@@ -194,6 +202,10 @@ fn print_warm(outcome: &str, first_ms: f64, first: &Tally, w: &Warm, warm: usize
         w.calls.values().sum::<usize>() as f64 / warm.max(1) as f64,
         join(&w.calls),
         w.throttled
+    );
+    println!(
+        "  longest chain of any warm event: {}: {}",
+        w.chain, w.chain_ops
     );
 }
 
@@ -241,6 +253,7 @@ fn record_warm(
             "warm_handshakes_by_service": w.handshakes_by_service,
             "warm_events_with_handshakes": w.events_with_handshakes,
             "warm_longest_chain": w.chain,
+            "warm_longest_chain_ops": w.chain_ops,
             "warm_aws_calls": w.calls,
             "warm_throttled": w.throttled,
             "peak_rss_kib": rss,
