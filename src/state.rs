@@ -431,3 +431,69 @@ fn shared_reads(item: &HashMap<String, AttributeValue>) -> SharedReads {
 pub fn now_unix() -> i64 {
     aws_smithy_types::DateTime::from(std::time::SystemTime::now()).secs()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sandbox::fault::FaultServer;
+
+    const CANCELLED: &str = "com.amazonaws.dynamodb.v20120810#TransactionCanceledException";
+
+    fn cancelled(reasons: &[&str]) -> String {
+        let reasons: Vec<String> = reasons
+            .iter()
+            .map(|code| format!(r#"{{"Code":"{code}"}}"#))
+            .collect();
+        format!(
+            r#"{{"__type":"{CANCELLED}","message":"Transaction cancelled","CancellationReasons":[{}]}}"#,
+            reasons.join(",")
+        )
+    }
+
+    async fn store_against(server: &FaultServer) -> StateStore {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .http_client(sandbox::moto::http_client())
+            .region(aws_config::Region::new("us-west-2"))
+            .endpoint_url(&server.endpoint)
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new("AKID", "secret", None, None, "test"),
+                ),
+            )
+            .build();
+        StateStore::new(aws_sdk_dynamodb::Client::new(&sdk), "state".into())
+    }
+
+    async fn pair_claim_answered(body: &str) -> Result<PairClaim> {
+        let server = FaultServer::json_by_target(&[("TransactWriteItems", 400, body)])
+            .await
+            .expect("fault server");
+        let store = store_against(&server).await;
+        let claim = store
+            .claim_pair(("notify#i-1", 60), ("incident#c#s", 60), 1_000)
+            .await;
+        assert_eq!(server.hits_for("TransactWriteItems"), 1, "one transaction");
+        claim
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_claim_transaction_is_read_from_the_reasons_dynamodb_gives() {
+        let taken = pair_claim_answered(&cancelled(&["ConditionalCheckFailed", "None"])).await;
+        assert_eq!(taken.ok(), Some(PairClaim::FirstTaken));
+        let incident = pair_claim_answered(&cancelled(&["None", "ConditionalCheckFailed"])).await;
+        assert_eq!(incident.ok(), Some(PairClaim::SecondTaken));
+        let conflict = pair_claim_answered(&cancelled(&["None", "TransactionConflict"])).await;
+        assert_eq!(conflict.ok(), Some(PairClaim::Undecided));
+    }
+
+    #[tokio::test]
+    async fn a_claim_transaction_refused_for_another_reason_is_an_error_naming_the_call() {
+        let denied =
+            r#"{"__type":"com.amazon.coral.service#AccessDeniedException","message":"no"}"#;
+        let err = pair_claim_answered(denied).await.expect_err("refused");
+        let text = err.to_string();
+        assert!(text.contains("dynamodb:TransactWriteItems"), "{text}");
+        assert!(!err.is_retryable(), "{text}");
+    }
+}

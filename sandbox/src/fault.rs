@@ -26,7 +26,8 @@ pub struct FaultServer {
     pub endpoint: String,
     hits: Arc<AtomicUsize>,
     task: JoinHandle<()>,
-    /// The `Action` of every query-protocol request ([`FaultServer::query_error`] only).
+    /// The `Action` of every query-protocol request ([`FaultServer::query_error`]), or the operation of
+    /// every JSON-protocol one ([`FaultServer::json_by_target`]).
     actions: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
@@ -120,6 +121,41 @@ impl FaultServer {
         })
     }
 
+    /// Answers AWS JSON-protocol requests (DynamoDB's and the like) by the operation their
+    /// `x-amz-target` header names (`DynamoDB_20120810.PutItem` → `PutItem`): `(operation, status, body)`.
+    /// An operation not listed gets HTTP 400 `UnknownOperationException`. Counts hits per operation
+    /// ([`FaultServer::hits_for`]).
+    pub async fn json_by_target(answers: &[(&str, u16, &str)]) -> Result<FaultServer, Error> {
+        let mut table = std::collections::HashMap::new();
+        for (operation, status, body) in answers {
+            let status = StatusCode::from_u16(*status)
+                .map_err(|e| format!("invalid status {status}: {e}"))?;
+            table.insert(
+                operation.to_string(),
+                (status, Bytes::from(body.to_string())),
+            );
+        }
+        let listener =
+            tokio::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+                .await
+                .context("bind 127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let actions = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let task = tokio::spawn(serve_json_by_target(
+            listener,
+            hits.clone(),
+            actions.clone(),
+            Arc::new(table),
+        ));
+        Ok(FaultServer {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            hits,
+            task,
+            actions,
+        })
+    }
+
     /// Requests answered so far for one `Action` (SDK retries included).
     pub fn hits_for(&self, action: &str) -> usize {
         self.actions
@@ -151,6 +187,51 @@ fn form_param(form: &str, name: &str) -> String {
         .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
         .unwrap_or_default()
         .to_owned()
+}
+
+type JsonAnswers = std::collections::HashMap<String, (StatusCode, Bytes)>;
+
+async fn serve_json_by_target(
+    listener: tokio::net::TcpListener,
+    hits: Arc<AtomicUsize>,
+    operations: Arc<std::sync::Mutex<Vec<String>>>,
+    answers: Arc<JsonAnswers>,
+) {
+    while let Ok((tcp, _)) = listener.accept().await {
+        let (hits, operations, answers) = (hits.clone(), operations.clone(), answers.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                hits.fetch_add(1, Ordering::SeqCst);
+                let operation = req
+                    .headers()
+                    .get("x-amz-target")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|t| t.rsplit('.').next())
+                    .unwrap_or_default()
+                    .to_owned();
+                if let Ok(mut o) = operations.lock() {
+                    o.push(operation.clone());
+                }
+                let unknown = (
+                    StatusCode::BAD_REQUEST,
+                    Bytes::from_static(
+                        br#"{"__type":"UnknownOperationException","message":"not scripted"}"#,
+                    ),
+                );
+                let (status, body) = answers.get(&operation).cloned().unwrap_or(unknown);
+                let mut response = Response::new(Full::new(body));
+                *response.status_mut() = status;
+                response.headers_mut().insert(
+                    hyper::header::CONTENT_TYPE,
+                    hyper::header::HeaderValue::from_static("application/x-amz-json-1.0"),
+                );
+                async move { Ok::<_, Infallible>(response) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
 }
 
 async fn serve_query_errors(
