@@ -96,10 +96,12 @@ async fn process_launch(
 ) -> EventReport {
     let subject = subject_of(&launch);
     let home = app.state.as_ref();
-    let admission = async {
+    // Boxed, as the stages below: in a debug build (`cargo lambda watch`, the tests) their futures
+    // together come close to a 2 MiB thread stack.
+    let admission = Box::pin(async {
         let scoped = member::scoped(app, &launch.origin).await?;
         admit(app, scoped, launch, ahead).await
-    };
+    });
     let admitted = match bounded(event_deadline, "admission", admission).await {
         Ok(Ok(admitted)) => admitted,
         Ok(Err(skip)) => return EventReport::new(Outcome::skipped(skip), subject),
@@ -107,7 +109,7 @@ async fn process_launch(
     };
     let subject = admitted.subject();
     restore_abandoned_rescale(app, &admitted).await;
-    let verdict = check_and_act(app, &admitted, trigger, deadline);
+    let verdict = Box::pin(check_and_act(app, &admitted, trigger, deadline));
     let state = admitted.scoped.state.as_ref();
     match bounded(event_deadline, "the registration check", verdict).await {
         Ok(verdict) => finish(app, &admitted, subject, verdict).await,
@@ -228,14 +230,15 @@ async fn diagnose(app: &App, a: &Admitted) -> Result<Diagnosis> {
         nodegroup_name: a.target.nodegroup.as_deref(),
         group_subnets: a.group_subnets(),
     };
-    let snapshot = gather::snapshot(
+    // Boxed: a dozen concurrent SDK calls make a future too large for a 2 MiB worker-thread stack.
+    let snapshot = Box::pin(gather::snapshot(
         app,
         &a.scoped.aws,
         a.scoped.state.as_ref(),
         known,
         a.kube.as_ref(),
         gather::past_grace(launched_at(a), app.config.grace_period),
-    )
+    ))
     .await?;
     let started = std::time::Instant::now();
     let rules::Diagnosis { paths, findings } = rules::diagnose(&snapshot);
