@@ -30,6 +30,15 @@ const LEASE_UNTIL: &str = "lease_until";
 /// Optimistic-concurrency retries of the loop breaker's counter.
 const CAS_ATTEMPTS: usize = 5;
 
+/// A claim is taken where no claim is, or where the last one has expired.
+const CLAIM_CONDITION: &str = "attribute_not_exists(#k) OR #e < :now";
+
+struct ClaimParts {
+    item: HashMap<String, AttributeValue>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
 #[derive(Clone)]
 pub struct StateStore {
     client: aws_sdk_dynamodb::Client,
@@ -78,17 +87,15 @@ impl StateStore {
 
     /// Claims `key` for `ttl` seconds: `true` for the first caller, `false` for every later one.
     pub async fn claim(&self, key: &str, now: i64, ttl: i64) -> Result<bool> {
+        let claim = self.claim_parts(key, now, ttl);
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item(KEY, self.key(key))
-            .item(AT, n(now))
-            .item(EXPIRES, n(now + ttl))
-            .condition_expression("attribute_not_exists(#k) OR #e < :now")
-            .expression_attribute_names("#k", KEY)
-            .expression_attribute_names("#e", EXPIRES)
-            .expression_attribute_values(":now", n(now))
+            .set_item(Some(claim.item))
+            .condition_expression(CLAIM_CONDITION)
+            .set_expression_attribute_names(Some(claim.names))
+            .set_expression_attribute_values(Some(claim.values))
             .send()
             .await;
         match put {
@@ -131,18 +138,32 @@ impl StateStore {
 
     /// One conditional put of a transaction: `key` claimed until `now + ttl`, unless a live claim has it.
     fn claim_put(&self, key: &str, now: i64, ttl: i64) -> Result<TransactWriteItem> {
+        let claim = self.claim_parts(key, now, ttl);
         let put = Put::builder()
             .table_name(&self.table)
-            .item(KEY, self.key(key))
-            .item(AT, n(now))
-            .item(EXPIRES, n(now + ttl))
-            .condition_expression("attribute_not_exists(#k) OR #e < :now")
-            .expression_attribute_names("#k", KEY)
-            .expression_attribute_names("#e", EXPIRES)
-            .expression_attribute_values(":now", n(now))
+            .set_item(Some(claim.item))
+            .condition_expression(CLAIM_CONDITION)
+            .set_expression_attribute_names(Some(claim.names))
+            .set_expression_attribute_values(Some(claim.values))
             .build()
             .map_err(|e| Error::Inconsistent(format!("a claim could not be built: {e}")))?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The item of a claim of `key` until `now + ttl`, and the names and values of `CLAIM_CONDITION`.
+    fn claim_parts(&self, key: &str, now: i64, ttl: i64) -> ClaimParts {
+        ClaimParts {
+            item: HashMap::from([
+                (KEY.to_string(), self.key(key)),
+                (AT.to_string(), n(now)),
+                (EXPIRES.to_string(), n(now + ttl)),
+            ]),
+            names: HashMap::from([
+                ("#k".to_string(), KEY.to_string()),
+                ("#e".to_string(), EXPIRES.to_string()),
+            ]),
+            values: HashMap::from([(":now".to_string(), n(now))]),
+        }
     }
 
     /// Gives a claim back (its effect did not happen, so a retry may try again).

@@ -95,24 +95,29 @@ impl FaultServer {
     pub async fn query_error(status: u16, code: &str, message: &str) -> Result<FaultServer, Error> {
         let status =
             StatusCode::from_u16(status).map_err(|e| format!("invalid status {status}: {e}"))?;
+        let answer = Arc::new(QueryError {
+            status,
+            code: code.to_owned(),
+            message: message.to_owned(),
+        });
+        Self::serving(|listener, hits, actions| serve_query_errors(listener, hits, actions, answer))
+            .await
+    }
+
+    /// Binds a loopback port and spawns `serve` on it with the hit counters it is to keep.
+    async fn serving<F, Fut>(serve: F) -> Result<FaultServer, Error>
+    where
+        F: FnOnce(tokio::net::TcpListener, Arc<AtomicUsize>, Actions) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
         let listener =
             tokio::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
                 .await
                 .context("bind 127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         let hits = Arc::new(AtomicUsize::new(0));
-        let actions = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let answer = Arc::new(QueryError {
-            status,
-            code: code.to_owned(),
-            message: message.to_owned(),
-        });
-        let task = tokio::spawn(serve_query_errors(
-            listener,
-            hits.clone(),
-            actions.clone(),
-            answer,
-        ));
+        let actions: Actions = Arc::default();
+        let task = tokio::spawn(serve(listener, hits.clone(), actions.clone()));
         Ok(FaultServer {
             endpoint: format!("http://127.0.0.1:{port}"),
             hits,
@@ -135,25 +140,11 @@ impl FaultServer {
                 (status, Bytes::from(body.to_string())),
             );
         }
-        let listener =
-            tokio::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
-                .await
-                .context("bind 127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
-        let hits = Arc::new(AtomicUsize::new(0));
-        let actions = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let task = tokio::spawn(serve_json_by_target(
-            listener,
-            hits.clone(),
-            actions.clone(),
-            Arc::new(table),
-        ));
-        Ok(FaultServer {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            hits,
-            task,
-            actions,
+        let answers = Arc::new(table);
+        Self::serving(|listener, hits, operations| {
+            serve_json_by_target(listener, hits, operations, answers)
         })
+        .await
     }
 
     /// Requests answered so far for one `Action` (SDK retries included).
@@ -190,43 +181,24 @@ fn form_param(form: &str, name: &str) -> String {
 }
 
 type JsonAnswers = std::collections::HashMap<String, (StatusCode, Bytes)>;
+/// What each request was, in order: its `Action` or operation.
+type Actions = Arc<std::sync::Mutex<Vec<String>>>;
 
-async fn serve_json_by_target(
-    listener: tokio::net::TcpListener,
-    hits: Arc<AtomicUsize>,
-    operations: Arc<std::sync::Mutex<Vec<String>>>,
-    answers: Arc<JsonAnswers>,
-) {
+/// Serves every connection `listener` accepts with `service`, until the listener fails.
+async fn serve_each<S>(listener: tokio::net::TcpListener, service: S)
+where
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = Response<Full<Bytes>>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     while let Ok((tcp, _)) = listener.accept().await {
-        let (hits, operations, answers) = (hits.clone(), operations.clone(), answers.clone());
+        let service = service.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                hits.fetch_add(1, Ordering::SeqCst);
-                let operation = req
-                    .headers()
-                    .get("x-amz-target")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|t| t.rsplit('.').next())
-                    .unwrap_or_default()
-                    .to_owned();
-                if let Ok(mut o) = operations.lock() {
-                    o.push(operation.clone());
-                }
-                let unknown = (
-                    StatusCode::BAD_REQUEST,
-                    Bytes::from_static(
-                        br#"{"__type":"UnknownOperationException","message":"not scripted"}"#,
-                    ),
-                );
-                let (status, body) = answers.get(&operation).cloned().unwrap_or(unknown);
-                let mut response = Response::new(Full::new(body));
-                *response.status_mut() = status;
-                response.headers_mut().insert(
-                    hyper::header::CONTENT_TYPE,
-                    hyper::header::HeaderValue::from_static("application/x-amz-json-1.0"),
-                );
-                async move { Ok::<_, Infallible>(response) }
-            });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(tcp), service)
                 .await;
@@ -234,45 +206,74 @@ async fn serve_json_by_target(
     }
 }
 
+async fn serve_json_by_target(
+    listener: tokio::net::TcpListener,
+    hits: Arc<AtomicUsize>,
+    operations: Actions,
+    answers: Arc<JsonAnswers>,
+) {
+    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        hits.fetch_add(1, Ordering::SeqCst);
+        let operation = req
+            .headers()
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or_default()
+            .to_owned();
+        if let Ok(mut o) = operations.lock() {
+            o.push(operation.clone());
+        }
+        let unknown = (
+            StatusCode::BAD_REQUEST,
+            Bytes::from_static(
+                br#"{"__type":"UnknownOperationException","message":"not scripted"}"#,
+            ),
+        );
+        let (status, body) = answers.get(&operation).cloned().unwrap_or(unknown);
+        let mut response = Response::new(Full::new(body));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/x-amz-json-1.0"),
+        );
+        async move { Ok::<_, Infallible>(response) }
+    });
+    serve_each(listener, service).await;
+}
+
 async fn serve_query_errors(
     listener: tokio::net::TcpListener,
     hits: Arc<AtomicUsize>,
-    actions: Arc<std::sync::Mutex<Vec<String>>>,
+    actions: Actions,
     answer: Arc<QueryError>,
 ) {
-    while let Ok((tcp, _)) = listener.accept().await {
+    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let (hits, actions, answer) = (hits.clone(), actions.clone(), answer.clone());
-        tokio::spawn(async move {
-            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let (hits, actions, answer) = (hits.clone(), actions.clone(), answer.clone());
-                async move {
-                    use http_body_util::BodyExt;
-                    let bytes = req
-                        .into_body()
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes())
-                        .unwrap_or_default();
-                    let form = String::from_utf8_lossy(&bytes).into_owned();
-                    hits.fetch_add(1, Ordering::SeqCst);
-                    if let Ok(mut a) = actions.lock() {
-                        a.push(form_param(&form, "Action"));
-                    }
-                    let mut response = Response::new(Full::new(Bytes::from(answer.body(&form))));
-                    *response.status_mut() = answer.status;
-                    let headers = response.headers_mut();
-                    headers.insert(
-                        hyper::header::CONTENT_TYPE,
-                        hyper::header::HeaderValue::from_static("text/xml"),
-                    );
-                    Ok::<_, Infallible>(response)
-                }
-            });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
-        });
-    }
+        async move {
+            use http_body_util::BodyExt;
+            let bytes = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let form = String::from_utf8_lossy(&bytes).into_owned();
+            hits.fetch_add(1, Ordering::SeqCst);
+            if let Ok(mut a) = actions.lock() {
+                a.push(form_param(&form, "Action"));
+            }
+            let mut response = Response::new(Full::new(Bytes::from(answer.body(&form))));
+            *response.status_mut() = answer.status;
+            let headers = response.headers_mut();
+            headers.insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/xml"),
+            );
+            Ok::<_, Infallible>(response)
+        }
+    });
+    serve_each(listener, service).await;
 }
 
 /// A TCP server that accepts every connection, reads what is sent, and never answers: the endpoint that
