@@ -76,7 +76,6 @@ pub fn incident_key(cluster: &str, subnet: &str, outcome: &str, causes: &[&str])
     format!("incident#{cluster}#{subnet}#{outcome}#{}", causes.join(","))
 }
 
-/// One recycle per instance, whoever tries.
 /// What claiming two keys in one transaction found (`state::StateStore::claim_pair`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PairClaim {
@@ -104,6 +103,7 @@ pub fn pair_claim(reasons: &[Option<&str>]) -> PairClaim {
     }
 }
 
+/// One recycle per instance, whoever tries.
 pub fn recycle_key(instance_id: &str) -> String {
     format!("recycle#{instance_id}")
 }

@@ -624,9 +624,12 @@ async fn claim_report(
             false => Claim::AlreadyReported,
         });
     };
-    let pair = (key.as_str(), ledger::CLAIM_SECONDS);
-    let incident_ttl = (incident.as_str(), ledger::INCIDENT_SECONDS);
-    match state.claim_pair(pair, incident_ttl, now).await? {
+    let instance_claim = (key.as_str(), ledger::CLAIM_SECONDS);
+    let incident_claim = (incident.as_str(), ledger::INCIDENT_SECONDS);
+    let claimed = state
+        .claim_pair(instance_claim, incident_claim, now)
+        .await?;
+    match claimed {
         PairClaim::Both => Ok(Claim::Claimed(vec![key, incident])),
         PairClaim::FirstTaken => Ok(Claim::AlreadyReported),
         // This instance is accounted for by the incident's report: claimed, and not reported again.
