@@ -6,6 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+use aws_smithy_http_client::Connector;
+use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::{AggregatedBytes, ByteStream};
 use base64::Engine;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
@@ -15,9 +21,12 @@ use crate::eks_token;
 use crate::registration::Registration;
 
 /// A client for one cluster's API server. Cloning it shares its connections.
+///
+/// Its HTTPS is the AWS clients' own (`aws-smithy-http-client`: hyper, rustls with ring), with a trust
+/// store holding the cluster's CA only: no second HTTP stack in the binary.
 #[derive(Clone)]
 pub struct KubeApi {
-    http: reqwest::Client,
+    http: Arc<Connector>,
     endpoint: String,
     cluster: String,
     region: String,
@@ -26,6 +35,21 @@ pub struct KubeApi {
 
 /// Nodes asked for per page.
 const PAGE_SIZE: usize = 500;
+/// To open a connection to the API server, and for a whole answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a refusal most likely means, for the report.
+fn refusal_hint(status: u16, path: &str) -> &'static str {
+    match status {
+        401 => " (the token was rejected)",
+        403 if path.starts_with(AWS_AUTH_PATH) => {
+            " (this function's role may not get the ConfigMap kube-system/aws-auth)"
+        }
+        403 => " (this function's role has no access entry or policy that can read nodes)",
+        _ => "",
+    }
+}
 
 #[derive(Debug, Deserialize)]
 struct NodeList {
@@ -148,6 +172,13 @@ impl KubeApi {
     ) -> Result<KubeApi, KubeError> {
         let setup =
             |what: &str, e: &dyn std::fmt::Display| KubeError::Setup(format!("{what}: {e}"));
+        if !endpoint.starts_with("https://") {
+            return Err(KubeError::Setup(format!(
+                "the cluster endpoint {endpoint} is not https"
+            )));
+        }
+        // Checked here, certificate by certificate, because the connector's own parse of the same bundle
+        // panics on what it cannot read.
         let mut roots = rustls::RootCertStore::empty();
         let mut count = 0;
         for cert in CertificateDer::pem_slice_iter(ca_pem) {
@@ -162,23 +193,25 @@ impl KubeApi {
                 "cluster CA bundle holds no certificate".to_string(),
             ));
         }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| setup("TLS configuration", &e))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .https_only(true)
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
+        let trust = TrustStore::empty()
+            .with_native_roots(false)
+            .with_pem_certificate(ca_pem.to_vec());
+        let context = TlsContext::builder()
+            .with_trust_store(trust)
             .build()
-            .map_err(|e| setup("HTTP client", &e))?;
+            .map_err(|e| setup("TLS configuration", &e))?;
+        let settings = HttpConnectorSettings::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(REQUEST_TIMEOUT)
+            .build();
+        // No proxy: the API server is reached directly, as kubectl on the node's network would.
+        let http = Connector::builder()
+            .connector_settings(settings)
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .tls_context(context)
+            .build();
         Ok(KubeApi {
-            http,
+            http: Arc::new(http),
             endpoint: endpoint.trim_end_matches('/').to_string(),
             cluster: cluster.to_string(),
             region: region.to_string(),
@@ -186,7 +219,30 @@ impl KubeApi {
         })
     }
 
+    /// The answer to `GET path`, read as `T`; `None` on 404.
     async fn get<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<Option<T>, KubeError> {
+        let (status, body) = self.send(path).await?;
+        let body = body.into_bytes();
+        match status {
+            404 => Ok(None),
+            200..=299 => {
+                let read = serde_json::from_slice::<T>(&body);
+                read.map(Some).map_err(|e| KubeError::Unreadable {
+                    path: path.to_string(),
+                    message: e.to_string(),
+                })
+            }
+            _ => Err(KubeError::Refused {
+                path: path.to_string(),
+                status,
+                hint: refusal_hint(status, path),
+                body: String::from_utf8_lossy(&body).chars().take(200).collect(),
+            }),
+        }
+    }
+
+    /// `GET path` with a fresh EKS token: the status and the whole body, within [`REQUEST_TIMEOUT`].
+    async fn send(&self, path: &str) -> Result<(u16, AggregatedBytes), KubeError> {
         let creds = self
             .credentials
             .provide_credentials()
@@ -194,47 +250,29 @@ impl KubeApi {
             .map_err(|e| KubeError::Credentials(e.to_string()))?;
         let token = eks_token::token(&creds, &self.region, &self.cluster, SystemTime::now())
             .map_err(|e| KubeError::Credentials(e.to_string()))?;
-        let url = format!("{}{path}", self.endpoint);
-        let response = self
-            .http
-            .get(&url)
-            .bearer_auth(token)
+        let transport = |e: &dyn std::error::Error| KubeError::Transport {
+            path: path.to_string(),
+            message: error_chain(e),
+        };
+        let request = http::Request::get(format!("{}{path}", self.endpoint))
+            .header("Authorization", format!("Bearer {token}"))
             .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| KubeError::Transport {
+            .body(SdkBody::empty())
+            .map_err(|e| transport(&e))
+            .and_then(|r| HttpRequest::try_from(r).map_err(|e| transport(&e)))?;
+        let answer = async {
+            let response = self.http.call(request).await.map_err(|e| transport(&e))?;
+            let status = response.status().as_u16();
+            let body = ByteStream::new(response.into_body()).collect().await;
+            Ok((status, body.map_err(|e| transport(&e))?))
+        };
+        match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
+            Ok(answer) => answer,
+            Err(_) => Err(KubeError::Transport {
                 path: path.to_string(),
-                message: error_chain(&e),
-            })?;
-        let status = response.status();
-        if status == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
+                message: format!("no answer in {} s", REQUEST_TIMEOUT.as_secs()),
+            }),
         }
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            let hint = match status.as_u16() {
-                401 => " (the token was rejected)",
-                403 if path.starts_with(AWS_AUTH_PATH) => {
-                    " (this function's role may not get the ConfigMap kube-system/aws-auth)"
-                }
-                403 => " (this function's role has no access entry or policy that can read nodes)",
-                _ => "",
-            };
-            return Err(KubeError::Refused {
-                path: path.to_string(),
-                status: status.as_u16(),
-                hint,
-                body: body.chars().take(200).collect(),
-            });
-        }
-        response
-            .json::<T>()
-            .await
-            .map(Some)
-            .map_err(|e| KubeError::Unreadable {
-                path: path.to_string(),
-                message: e.to_string(),
-            })
     }
 
     /// Looks the instance up: nodes labelled with its group (`eks.amazonaws.com/nodegroup=<ng>`,
@@ -410,5 +448,18 @@ mod tests {
         ));
         assert!(KubeApi::new("https://x", b"not a pem", "c", "us-west-2", creds.clone()).is_err());
         assert!(decode_cluster_ca("%%%").is_err());
+    }
+
+    #[test]
+    fn a_cluster_endpoint_that_is_not_https_is_refused_before_any_request() {
+        let creds = SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
+            "a", "b", None, None, "t",
+        ));
+        let refused = KubeApi::new("http://x", b"", "c", "us-west-2", creds);
+        assert!(
+            matches!(&refused, Err(KubeError::Setup(m)) if m.contains("not https")),
+            "{:?}",
+            refused.err()
+        );
     }
 }

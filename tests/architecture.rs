@@ -37,7 +37,6 @@ const FORBIDDEN_IN_PURE: &[&str] = &[
     "aws_smithy",
     "aws_credential_types",
     "aws_sigv4",
-    "reqwest",
     "hyper",
     "tokio",
     "lambda_runtime",
