@@ -6,7 +6,13 @@
 //!   always answers one fixed kernel log).
 //!
 //! Everything else is forwarded to moto unchanged. Plain HTTP, one request per connection (`Connection:
-//! close` both ways), like the bench's counting proxy. Point a client's `endpoint_url` at it.
+//! close` both ways), like the bench's counting proxy. Point a client's `endpoint_url` at it. An operation
+//! can be made slow ([`AwsOverlay::slow_down`]), so that a test of calls in flight together does not depend
+//! on how fast the machine is.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{json, Value};
@@ -27,7 +33,19 @@ pub struct AwsOverlay {
     pub endpoint: String,
     /// Every call that came through, answered here or forwarded.
     pub calls: CallLog,
+    slow: Slow,
     task: JoinHandle<()>,
+}
+
+/// How long to hold the answers to some operations (`service:Operation`, as [`CallLog`] names them).
+type Slow = Arc<Mutex<BTreeMap<String, Duration>>>;
+
+fn delay_of(slow: &Slow, operation: &str) -> Option<Duration> {
+    let slow = match slow.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    slow.get(operation).copied()
 }
 
 impl AwsOverlay {
@@ -43,12 +61,14 @@ impl AwsOverlay {
             .context("bind overlay")?;
         let port = listener.local_addr()?.port();
         let calls = CallLog::default();
-        let log = calls.clone();
+        let slow = Slow::default();
+        let (log, delays) = (calls.clone(), slow.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (upstream, access, log) = (upstream.clone(), access.clone(), log.clone());
+                let (upstream, access) = (upstream.clone(), access.clone());
+                let (log, delays) = (log.clone(), delays.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = serve(client, &upstream, &access, &log).await {
+                    if let Err(e) = serve(client, &upstream, &access, &log, &delays).await {
                         eprintln!("aws overlay: {e}");
                     }
                 });
@@ -57,8 +77,18 @@ impl AwsOverlay {
         Ok(AwsOverlay {
             endpoint: format!("http://127.0.0.1:{port}"),
             calls,
+            slow,
             task,
         })
+    }
+
+    /// Holds every answer to `operation` (`service:Operation`) for `by` before sending it.
+    pub fn slow_down(&self, operation: &str, by: Duration) {
+        let mut slow = match self.slow.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        slow.insert(operation.to_owned(), by);
     }
 }
 
@@ -148,10 +178,15 @@ async fn serve(
     upstream: &str,
     access: &ClusterAccess,
     log: &CallLog,
+    slow: &Slow,
 ) -> Result<(), Error> {
     let request = read_request(&mut client).await?;
     let r = &request;
-    log.record(operation(&r.service, &r.head, &r.method, &r.path, &r.body));
+    let op = operation(&r.service, &r.head, &r.method, &r.path, &r.body);
+    if let Some(delay) = delay_of(slow, &op) {
+        tokio::time::sleep(delay).await;
+    }
+    log.record(op);
     let answer = match request.service.as_str() {
         "eks" => eks(&request, access),
         "ec2" => ec2(&request, access),
