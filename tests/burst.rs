@@ -32,7 +32,7 @@ async fn launches_into_one_subnet_on_separate_containers_make_one_vpc_read_and_o
         events.push(sb.launch_event(id).await);
     }
     overlay.calls.take();
-    // The shared VPC read is made to take longer than any container's way to it, however slow the machine:
+    // The shared VPC read is made to take longer than the containers' way to it (seen up to 0.7 s apart):
     // a container that asks after the read is done reads afresh, by design (`ledger::reads_step`).
     overlay.slow_down("ec2:DescribeRouteTables", VPC_READ_TAKES);
 

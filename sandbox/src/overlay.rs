@@ -40,12 +40,11 @@ pub struct AwsOverlay {
 /// How long to hold the answers to some operations (`service:Operation`, as [`CallLog`] names them).
 type Slow = Arc<Mutex<BTreeMap<String, Duration>>>;
 
-fn delay_of(slow: &Slow, operation: &str) -> Option<Duration> {
-    let slow = match slow.lock() {
+fn held(slow: &Slow) -> std::sync::MutexGuard<'_, BTreeMap<String, Duration>> {
+    match slow.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
-    };
-    slow.get(operation).copied()
+    }
 }
 
 impl AwsOverlay {
@@ -84,11 +83,7 @@ impl AwsOverlay {
 
     /// Holds every answer to `operation` (`service:Operation`) for `by` before sending it.
     pub fn slow_down(&self, operation: &str, by: Duration) {
-        let mut slow = match self.slow.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        slow.insert(operation.to_owned(), by);
+        held(&self.slow).insert(operation.to_owned(), by);
     }
 }
 
@@ -183,7 +178,8 @@ async fn serve(
     let request = read_request(&mut client).await?;
     let r = &request;
     let op = operation(&r.service, &r.head, &r.method, &r.path, &r.body);
-    if let Some(delay) = delay_of(slow, &op) {
+    let delay = held(slow).get(&op).copied();
+    if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
     log.record(op);
