@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::{alert, codes, remediate, sqs_event, Sandbox};
 use sandbox::world::{Launcher, WorldOptions};
@@ -168,10 +168,11 @@ async fn an_instance_of_an_auto_scaling_group_seen_running_is_left_to_its_launch
 }
 
 /// A scale-out of instances that are nobody's node: each event costs exactly one AWS call (the
-/// DescribeInstances that reads its tags), no Kubernetes request and no report.
+/// DescribeInstances that reads its tags), no Kubernetes request and no report. The cost is per event, so
+/// a hundred instances show it as well as the 500 of `make bench`'s scale-out, in a fifth of the time.
 #[tokio::test]
-async fn five_hundred_untagged_instances_cost_one_aws_call_each_and_no_report() {
-    const COUNT: usize = 500;
+async fn untagged_instances_cost_one_aws_call_each_and_no_report() {
+    const COUNT: usize = 100;
     let (sb, overlay) = Sandbox::with_cluster_access(WorldOptions::default(), remediate()).await;
     let ids = sb
         .world
@@ -212,7 +213,6 @@ async fn five_hundred_untagged_instances_cost_one_aws_call_each_and_no_report() 
         calls.values().sum::<usize>() / COUNT,
         elapsed.as_secs_f64() * 1000.0 / COUNT as f64
     );
-    assert!(elapsed < Duration::from_secs(600));
 
     // The delay queue's copies arrive in batches of 10: one read for each batch.
     let mut batches = 0;
