@@ -52,7 +52,7 @@ cargo build --locked --workspace --bins 2>&1 | tail -n 2
 SANDBOX=target/debug/sandbox
 
 step "Starting moto (the AWS APIs) on 127.0.0.1:${MOTO_PORT}"
-MOTO_IAM_LOAD_MANAGED_POLICIES=true setsid moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$STATE/moto.log" 2>&1 &
+setsid python3 sandbox/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT" >"$STATE/moto.log" 2>&1 &
 pids+=($!)
 wait_for moto port_open "$MOTO_PORT"
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Runs the workspace's compiled test binaries, JOBS at a time (default 2), as `cargo test` would run them
 one after another: from their package's directory, with CARGO_MANIFEST_DIR set. Each integration-test
-binary starts its own moto server and fake Kubernetes API on free loopback ports, and spends most of its
-time waiting on them, so two side by side take little more than the longer of the two.
+binary starts its own moto server and fake Kubernetes API on free loopback ports, and most of its time is
+that moto's (one Python process), so two side by side keep two cores busy.
 
 Prints each binary's whole output as it finishes, under the same `Running` line cargo prints (one
 binary's output is never interleaved with another's), then runs the doc tests, then the total of tests

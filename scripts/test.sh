@@ -28,7 +28,7 @@ step "rustfmt: formatting check (seconds)"
 cargo fmt --all -- --check
 took
 
-step "Compiling and linting the workspace (first run on a fresh machine: ~5 min on 2 cores, mostly the AWS SDK crates; then seconds)"
+step "Compiling and linting the workspace (first run on a fresh machine: 5 to 10 min on 2 cores, most of it aws-sdk-ec2; then seconds)"
 # Progress without the noise: of ~400 crates, only the slow AWS SDK ones and the workspace's are named.
 set +e
 cargo test --workspace --locked --no-run 2>&1 |
@@ -52,8 +52,8 @@ if [ -n "$venv_pid" ]; then
 fi
 
 step "Unit and integration tests: the real handler against moto and the fake Kubernetes API (~2 min)"
-# The test binaries two at a time (each with its own moto and fake Kubernetes API on free ports): most of
-# their time is spent waiting on those, so this takes ~125 s where one at a time took ~220 s.
+# The test binaries two at a time, each with its own moto and fake Kubernetes API on free ports: most of
+# their time is moto's (one Python process each), so two keep both cores busy (~2 min on 2 cores).
 python3 scripts/run_tests.py --jobs "${TEST_JOBS:-2}"
 took
 

@@ -30,8 +30,9 @@ pub struct Moto {
 static SHARED: OnceCell<Moto> = OnceCell::const_new();
 
 impl Moto {
-    /// Process-wide moto: `MOTO_ENDPOINT` if set (and answering), else a `moto_server` spawned once from
-    /// `<workspace>/.venv/bin/moto_server` on a free port. The spawned server dies with this process.
+    /// Process-wide moto: `MOTO_ENDPOINT` if set (and answering), else moto's server spawned once on a free
+    /// port by `sandbox/moto_server.py` with the workspace's `.venv` Python (AWS-managed IAM policies: the EKS,
+    /// ECR and SSM ones only, see that file). The spawned server dies with this process.
     ///
     /// Panics (this is test set-up) with a message saying how to get moto if neither works.
     pub async fn shared() -> &'static Moto {
@@ -56,9 +57,9 @@ impl Moto {
     }
 
     async fn spawn() -> Result<Moto, Error> {
-        let binary = moto_binary();
-        if !binary.is_file() {
-            return Err(format!("{} not found", binary.display()).into());
+        let (python, launcher) = moto_launcher();
+        if !python.is_file() {
+            return Err(format!("{} not found", python.display()).into());
         }
         let port = free_port()?;
         let endpoint = format!("http://127.0.0.1:{port}");
@@ -69,12 +70,10 @@ impl Moto {
         std::thread::Builder::new()
             .name("moto-server".into())
             .spawn(move || {
-                let mut command = Command::new(&binary);
+                let mut command = Command::new(&python);
                 command
+                    .arg(&launcher)
                     .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                    // The AWS-managed IAM policies (the node role's AmazonEKSWorkerNodePolicy, …), as
-                    // AWS has them: moto leaves them out unless told.
-                    .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(Stdio::null());
@@ -86,7 +85,11 @@ impl Moto {
                         let _ = exit_tx.send(format!("moto_server exited: {status:?}"));
                     }
                     Err(e) => {
-                        let _ = tx.send(Err(format!("cannot start {}: {e}", binary.display())));
+                        let _ = tx.send(Err(format!(
+                            "cannot start {} {}: {e}",
+                            python.display(),
+                            launcher.display()
+                        )));
                     }
                 }
             })?;
@@ -174,14 +177,15 @@ pub fn http_client() -> aws_sdk_sts::config::SharedHttpClient {
         .build_https()
 }
 
-/// `<workspace root>/.venv/bin/moto_server`.
-fn moto_binary() -> PathBuf {
+/// `<workspace root>/.venv/bin/python3` and `<workspace root>/sandbox/moto_server.py`.
+fn moto_launcher() -> (PathBuf, PathBuf) {
     let sandbox_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let launcher = sandbox_dir.join("moto_server.py");
     let root = sandbox_dir
         .parent()
         .map(PathBuf::from)
         .unwrap_or(sandbox_dir);
-    root.join(".venv").join("bin").join("moto_server")
+    (root.join(".venv").join("bin").join("python3"), launcher)
 }
 
 fn free_port() -> Result<u16, Error> {

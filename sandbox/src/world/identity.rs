@@ -70,7 +70,7 @@ impl World {
         match attached {
             Ok(_) => Ok(()),
             Err(e) if format!("{e:?}").contains("NoSuchEntity") => Err(format!(
-                "iam:AttachRolePolicy {name}: moto has no AWS-managed policies; start moto_server with MOTO_IAM_LOAD_MANAGED_POLICIES=true"
+                "iam:AttachRolePolicy {name}: moto has no such AWS-managed policy; start it with sandbox/moto_server.py, which keeps the EKS, ECR and SSM ones"
             )
             .into()),
             Err(e) => Err(e).context(format!("iam:AttachRolePolicy {name}")),
