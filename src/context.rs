@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::kube::KubeApi;
 use crate::scope::Reach;
-use crate::snapshot::{Cluster, InstanceTypeNetwork, ProfileRole, VpcReads};
+use crate::snapshot::{Cluster, ClusterReads, InstanceTypeNetwork, ProfileRole, VpcReads};
 use crate::state::StateStore;
 
 pub struct Clients {
@@ -86,8 +86,11 @@ pub struct App {
     profile_roles: Mutex<HashMap<String, (Instant, Option<ProfileRole>)>>,
     /// Clients of other accounts and Regions, built once each per container (`member`).
     pub(crate) reached: Mutex<HashMap<(String, String), Arc<Clients>>>,
-    /// VPC reads in flight or just made, shared by the events that need the same ones ([`App::vpc_reads`]).
-    vpc_reads: Mutex<HashMap<String, SharedReads>>,
+    /// The VPC reads around a subnet, shared by the events that need the same ones at once.
+    pub vpc_reads: InFlight<VpcReads>,
+    /// The reads about a cluster, its nodegroup and the node role, shared the same way: the records of
+    /// one SQS batch for one nodegroup make them once, not once each.
+    pub cluster_reads: InFlight<ClusterReads>,
     /// Network limits of the instance types read so far (they never change).
     instance_types: std::sync::Mutex<HashMap<String, InstanceTypeNetwork>>,
     /// Kubernetes API clients by account, Region, cluster and endpoint, with the CA they trust: a warm container's registration
@@ -103,11 +106,54 @@ pub struct Scoped {
     pub reach: Reach,
 }
 
-/// One VPC read, started at the instant, that every event wanting it awaits.
-type SharedReads = (Instant, Arc<OnceCell<Arc<VpcReads>>>);
-
 /// A read still marked in flight after this long is abandoned (its event was cancelled mid-read).
-const VPC_READS_SHARED_FOR: Duration = Duration::from_secs(20);
+const READS_SHARED_FOR: Duration = Duration::from_secs(20);
+
+/// Reads that the events running side by side in this container share, by key: the records of one SQS
+/// batch start together, and those that need the same read make it once. Shared while in flight only:
+/// an event that starts after a read is done reads afresh, so nothing is staler than what events running
+/// side by side see anyway. A failed read is not shared: the next event waiting tries again.
+pub struct InFlight<V> {
+    reads: Mutex<HashMap<String, Started<V>>>,
+}
+
+/// One read, started at the instant, that every event wanting it awaits.
+type Started<V> = (Instant, Arc<OnceCell<Arc<V>>>);
+
+impl<V> Default for InFlight<V> {
+    fn default() -> Self {
+        InFlight {
+            reads: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<V> InFlight<V> {
+    /// The read named by `key`: the one another event is making right now, else made by `read`.
+    pub async fn share<F, Fut>(&self, key: String, read: F) -> Result<Arc<V>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<V>>,
+    {
+        let cell = {
+            let mut shared = self.reads.lock().await;
+            shared.retain(|_, (started, _)| started.elapsed() < READS_SHARED_FOR);
+            let (_, cell) = shared
+                .entry(key.clone())
+                .or_insert_with(|| (Instant::now(), Arc::new(OnceCell::new())));
+            cell.clone()
+        };
+        let reads = cell
+            .get_or_try_init(|| async { read().await.map(Arc::new) })
+            .await
+            .cloned();
+        let mut shared = self.reads.lock().await;
+        if shared.get(&key).is_some_and(|(_, c)| Arc::ptr_eq(c, &cell)) {
+            shared.remove(&key);
+        }
+        reads
+    }
+}
 
 /// How long a warm container trusts a cluster (or an instance profile's role) it read.
 const CLUSTER_CACHE: Duration = Duration::from_secs(300);
@@ -125,40 +171,12 @@ impl App {
             route_locks: Mutex::new(HashMap::new()),
             clusters: Mutex::new(HashMap::new()),
             profile_roles: Mutex::new(HashMap::new()),
-            vpc_reads: Mutex::new(HashMap::new()),
+            vpc_reads: InFlight::default(),
+            cluster_reads: InFlight::default(),
             instance_types: std::sync::Mutex::new(HashMap::new()),
             kube_apis: std::sync::Mutex::new(HashMap::new()),
             reached: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// The VPC reads named by `key`: those another event of this container is making right now (the
-    /// records of one SQS batch start together), else made by `read`. A failed read is not shared: the
-    /// next event waiting tries again.
-    pub async fn vpc_reads<F, Fut>(&self, key: String, read: F) -> Result<Arc<VpcReads>>
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<VpcReads>>,
-    {
-        let cell = {
-            let mut shared = self.vpc_reads.lock().await;
-            shared.retain(|_, (started, _)| started.elapsed() < VPC_READS_SHARED_FOR);
-            let (_, cell) = shared
-                .entry(key.clone())
-                .or_insert_with(|| (Instant::now(), Arc::new(OnceCell::new())));
-            cell.clone()
-        };
-        let reads = cell
-            .get_or_try_init(|| async { read().await.map(Arc::new) })
-            .await
-            .cloned();
-        // Shared while in flight only: an event that starts after the read is done reads afresh, so
-        // nothing is staler than what events running side by side see anyway.
-        let mut shared = self.vpc_reads.lock().await;
-        if shared.get(&key).is_some_and(|(_, c)| Arc::ptr_eq(c, &cell)) {
-            shared.remove(&key);
-        }
-        reads
     }
 
     /// The Kubernetes API client named by `key` (account, Region, cluster, endpoint) trusting `ca`,
@@ -253,6 +271,7 @@ mod tests {
     async fn events_wanting_the_same_vpc_reads_at_once_share_one_read_and_a_failed_one_is_not_kept()
     {
         let app = app();
+        let shared = &app.vpc_reads;
         let calls = AtomicUsize::new(0);
         let read = || async {
             calls.fetch_add(1, Ordering::SeqCst);
@@ -261,13 +280,14 @@ mod tests {
         };
         let key = || "us-west-2/vpc-1/subnet-1/c".to_string();
         let (a, b, c) = tokio::join!(
-            app.vpc_reads(key(), read),
-            app.vpc_reads(key(), read),
-            app.vpc_reads(key(), read)
+            shared.share(key(), read),
+            shared.share(key(), read),
+            shared.share(key(), read)
         );
         assert!(a.is_ok() && b.is_ok() && c.is_ok());
         assert_eq!(calls.load(Ordering::SeqCst), 1, "three events, one read");
-        app.vpc_reads("us-west-2/vpc-1/subnet-2/c".into(), read)
+        shared
+            .share("us-west-2/vpc-1/subnet-2/c".into(), read)
             .await
             .expect("another subnet");
         assert_eq!(
@@ -275,7 +295,7 @@ mod tests {
             2,
             "another subnet is read on its own"
         );
-        app.vpc_reads(key(), read).await.expect("later");
+        shared.share(key(), read).await.expect("later");
         assert_eq!(
             calls.load(Ordering::SeqCst),
             3,
@@ -284,8 +304,8 @@ mod tests {
 
         let failing = || async { Err::<VpcReads, _>(Error::Inconsistent("throttled".into())) };
         let other = || "us-west-2/vpc-2/subnet-9/c".to_string();
-        assert!(app.vpc_reads(other(), failing).await.is_err());
-        app.vpc_reads(other(), read).await.expect("read again");
+        assert!(shared.share(other(), failing).await.is_err());
+        shared.share(other(), read).await.expect("read again");
         assert_eq!(
             calls.load(Ordering::SeqCst),
             4,

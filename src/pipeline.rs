@@ -222,6 +222,7 @@ fn launched_at(a: &Admitted) -> i64 {
 /// cached or old copy (its endpoint access and CIDRs are part of the diagnosis).
 async fn diagnose(app: &App, a: &Admitted) -> Result<Diagnosis> {
     let known = gather::Known {
+        scope: a.scoped.reach.key_prefix(),
         instance: a.instance.clone(),
         cluster: a.cluster.clone(),
         // Read once per event: again only when the admission's copy came from the cache or is old.

@@ -265,6 +265,16 @@ pub struct Snapshot {
     pub console_output: Option<Readable<String>>,
 }
 
+/// What one snapshot read about the cluster side of a node: the cluster (again, when the admission's copy
+/// was old), its nodegroup and the node's identity. The same for every node of a nodegroup, so the events
+/// of a warm container that need it at the same time share one read (`gather::snapshot`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterReads {
+    pub cluster: Cluster,
+    pub nodegroup: Option<Nodegroup>,
+    pub identity: Identity,
+}
+
 /// The node's IAM identity and the two places a cluster may map it: access entries and `aws-auth`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Identity {

@@ -1,12 +1,13 @@
 //! A scale-out into one broken subnet, as separate Lambda containers run it: each container handles its
 //! own launch, and the VPC reads they all need are made once and shared through the state table; the
-//! instances with the same cause are reported once, as one incident.
+//! instances with the same cause are reported once, as one incident. And as one container runs an SQS
+//! batch of such launches: the reads about their cluster, nodegroup and node role are made once.
 
 mod common;
 
 use std::sync::Arc;
 
-use common::{alert, codes, Sandbox};
+use common::{alert, codes, sqs_event, Sandbox};
 use eks_node_join_remediator::{handle, App, Clients};
 use lambda_runtime::{Context, LambdaEvent};
 use sandbox::world::WorldOptions;
@@ -87,5 +88,55 @@ async fn launches_into_one_subnet_on_separate_containers_make_one_vpc_read_and_o
         "ec2:DescribeVpcEndpoints",
     ] {
         assert_eq!(count(vpc_read), 1, "{vpc_read}: {calls:?}");
+    }
+}
+
+/// The records of one SQS batch for one nodegroup need the same cluster-side reads (the nodegroup, the
+/// node role's policies, the cluster's access entries): they make them once between them, and each record
+/// is diagnosed with what was read.
+#[tokio::test]
+async fn the_records_of_one_batch_read_their_nodegroup_and_node_role_once_between_them() {
+    const RECORDS: usize = 4;
+    let options = WorldOptions {
+        desired_capacity: RECORDS as i32,
+        ..WorldOptions::node_role_without("AmazonEKSWorkerNodePolicy")
+    };
+    let (sb, overlay) = Sandbox::with_cluster_access(options, alert()).await;
+    let ids = sb.world.nodegroup_instance_ids().await.expect("instances");
+    assert_eq!(ids.len(), RECORDS);
+    let mut bodies = Vec::new();
+    for id in &ids {
+        bodies.push((id.clone(), sb.launch_event(id).await.to_string()));
+    }
+    overlay.calls.take();
+    // Held, so that every record asks while the first read is in flight, however slow the machine.
+    overlay.slow_down("iam:ListAttachedRolePolicies", VPC_READ_TAKES);
+
+    let answer = sb.invoke_ok(sqs_event(&bodies)).await;
+
+    assert_eq!(
+        answer["batchItemFailures"],
+        serde_json::json!([]),
+        "{answer:#}"
+    );
+    let results = answer["results"].as_array().expect("results");
+    assert_eq!(results.len(), RECORDS);
+    for result in results {
+        let found = codes(&result["report"]);
+        assert!(
+            found.contains(&"node-role-missing-policy".to_string()),
+            "{result:#}"
+        );
+    }
+    let calls = overlay.calls.take();
+    let count = |op: &str| calls.get(op).copied().unwrap_or_default();
+    for shared in [
+        "eks:GET /clusters/{}/node-groups/{}",
+        "eks:GET /clusters/{}/access-entries",
+        "iam:ListAttachedRolePolicies",
+        "iam:ListRolePolicies",
+        "ec2:DescribeRouteTables",
+    ] {
+        assert_eq!(count(shared), 1, "{shared}: {calls:?}");
     }
 }

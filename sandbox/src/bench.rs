@@ -16,7 +16,7 @@ mod burst;
 mod chain;
 mod function;
 mod healthy;
-mod operation;
+pub(crate) mod operation;
 mod proxy;
 mod raw_http;
 mod report;

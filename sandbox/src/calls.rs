@@ -29,8 +29,9 @@ impl CallLog {
     }
 }
 
-/// `service:Operation` of a request: the query protocol's `Action`, the JSON protocol's `X-Amz-Target`,
-/// else (REST) the method and the path's first segment (`eks:GET /clusters`).
+/// `service:Operation` of a request, named as `make bench` names it ([`crate::bench::operation`]): the
+/// query protocol's `Action`, the JSON protocol's `X-Amz-Target`, else (REST) the method and the path's
+/// shape (`eks:GET /clusters/{}/node-groups/{}`). `head` holds the request line and headers.
 pub(crate) fn operation(
     service: &str,
     head: &str,
@@ -38,22 +39,13 @@ pub(crate) fn operation(
     path: &str,
     body: &[u8],
 ) -> String {
-    let body = String::from_utf8_lossy(body);
-    if let Some(action) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
-        return format!("{service}:{action}");
-    }
     let target = head.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
         k.trim()
             .eq_ignore_ascii_case("x-amz-target")
             .then(|| v.trim().to_owned())
     });
-    if let Some(target) = target {
-        let op = target.rsplit('.').next().unwrap_or(&target).to_owned();
-        return format!("{service}:{op}");
-    }
-    let first = path.trim_matches('/').split('/').next().unwrap_or_default();
-    format!("{service}:{method} /{first}")
+    crate::bench::operation::operation(service, target.as_deref(), method, path, body)
 }
 
 #[cfg(test)]
@@ -79,6 +71,14 @@ mod tests {
         );
         assert_eq!(json, "dynamodb:PutItem");
         let rest = operation("eks", "", "GET", "/clusters/eks-workshop", b"");
-        assert_eq!(rest, "eks:GET /clusters");
+        assert_eq!(rest, "eks:GET /clusters/{}");
+        let nodegroup = operation(
+            "eks",
+            "",
+            "GET",
+            "/clusters/eks-workshop/node-groups/ng?x=1",
+            b"",
+        );
+        assert_eq!(nodegroup, "eks:GET /clusters/{}/node-groups/{}");
     }
 }

@@ -220,6 +220,8 @@ pub fn past_grace(launched_at: i64, grace: Duration) -> bool {
 
 /// What the admission already knows about the launch, for the snapshot.
 pub struct Known<'a> {
+    /// The key prefix of the event's account and Region (`scope::Reach::key_prefix`).
+    pub scope: String,
     pub instance: Instance,
     pub cluster: Cluster,
     /// `cluster` came from a warm container's cache or is old: read it again (its endpoint access,
@@ -231,10 +233,12 @@ pub struct Known<'a> {
     pub group_subnets: Vec<String>,
 }
 
-/// Everything else the rules need, around what the admission read: one concurrent wave. Two kinds of
-/// read wait for another, which adds no round trip (the VPC reads follow the burst's lease anyway) and
-/// keeps the calls in flight at once to each service within the connections the container's first
-/// event opened, so a warm container opens none:
+/// Everything else the rules need, around what the admission read: one concurrent wave. The VPC reads
+/// and the cluster-side reads ([`ClusterReads`]) are each shared with the events of this container that
+/// need the same ones at the same time (the records of one SQS batch). Two kinds of read wait for
+/// another, which adds no round trip (the VPC reads follow the burst's lease anyway) and keeps the calls
+/// in flight at once to each service within the connections the container's first event opened, so a
+/// warm container opens none:
 /// - the reads that depend on the cluster's authentication mode (access entries, `aws-auth`) follow
 ///   the cluster's re-read, when there is one;
 /// - the EC2 reads about the node start with the VPC reads (or when those are served), so the first
@@ -251,6 +255,7 @@ pub async fn snapshot(
     console_output: bool,
 ) -> Result<Snapshot> {
     let Known {
+        scope,
         instance,
         cluster,
         reread_cluster,
@@ -259,6 +264,13 @@ pub async fn snapshot(
         group_subnets,
     } = known;
     let name = cluster.name.clone();
+    let side = ClusterSide {
+        cluster,
+        reread: reread_cluster,
+        nodegroup: nodegroup_name,
+        role,
+        kube,
+    };
     let vpc_reads_started = tokio::sync::Notify::new();
     // Boxed: a dozen concurrent SDK calls make a future too large for a 2 MiB worker-thread stack.
     let network = Box::pin(async {
@@ -266,29 +278,25 @@ pub async fn snapshot(
         vpc_reads_started.notify_one();
         read
     });
-    let identity = Box::pin(async {
-        let cluster = match reread_cluster {
-            true => self::cluster(clients, &name).await?.unwrap_or(cluster),
-            false => cluster,
-        };
-        let identity = identity::read(clients, kube, role, &cluster).await;
-        Ok::<_, Error>((cluster, identity))
-    });
+    let cluster_side = Box::pin(
+        app.cluster_reads
+            .share(side.key(&scope), || cluster_reads(clients, side)),
+    );
     let node = Box::pin(async {
         vpc_reads_started.notified().await;
         node_reads(app, clients, &instance, console_output).await
     });
-    let (net, ng, (cluster, identity), node) = tokio::try_join!(
-        network,
-        nodegroup(clients, &name, nodegroup_name),
+    let (net, side, node) = tokio::try_join!(network, cluster_side, async { Ok(node.await) })?;
+    let ClusterReads {
+        cluster,
+        nodegroup,
         identity,
-        async { Ok(node.await) }
-    )?;
+    } = (*side).clone();
     let mut snapshot = assemble(
         clients.region.clone(),
         instance,
         cluster,
-        ng,
+        nodegroup,
         group_subnets,
         (*net).clone(),
     )?;
@@ -315,8 +323,59 @@ async fn shared_network(
         started.notify_one();
         network::read(clients, vpc, subnet, cluster)
     };
-    app.vpc_reads(key.clone(), || shared::across_containers(state, &key, read))
+    app.vpc_reads
+        .share(key.clone(), || shared::across_containers(state, &key, read))
         .await
+}
+
+/// What the cluster-side reads of an event depend on; events that agree on all of it read the same.
+struct ClusterSide<'a> {
+    /// The admission's copy of the cluster.
+    cluster: Cluster,
+    /// Read the cluster again first (the admission's copy is old).
+    reread: bool,
+    nodegroup: Option<&'a str>,
+    role: &'a Readable<Option<ProfileRole>>,
+    kube: std::result::Result<&'a KubeApi, &'a KubeError>,
+}
+
+impl ClusterSide<'_> {
+    /// Account and Region, cluster, nodegroup, node role, and what the event brings to the reads.
+    fn key(&self, scope: &str) -> String {
+        let role = match self.role {
+            Readable::Read(Some(role)) => role.arn.as_str(),
+            Readable::Read(None) => "no role",
+            Readable::NotRead(_) => "role not read",
+        };
+        format!(
+            "{scope}{}/{}/{role}/reread={}/kube={}",
+            self.cluster.name,
+            self.nodegroup.unwrap_or("-"),
+            self.reread,
+            self.kube.is_ok()
+        )
+    }
+}
+
+/// The cluster (again, when asked), its nodegroup and the node's identity, side by side; the identity
+/// reads follow the cluster's re-read (they depend on its authentication mode).
+async fn cluster_reads(clients: &Clients, side: ClusterSide<'_>) -> Result<ClusterReads> {
+    let name = side.cluster.name.clone();
+    let identity = async {
+        let cluster = match side.reread {
+            true => self::cluster(clients, &name).await?.unwrap_or(side.cluster),
+            false => side.cluster,
+        };
+        let identity = identity::read(clients, side.kube, side.role, &cluster).await;
+        Ok::<_, Error>((cluster, identity))
+    };
+    let (nodegroup, (cluster, identity)) =
+        tokio::try_join!(nodegroup(clients, &name, side.nodegroup), identity)?;
+    Ok(ClusterReads {
+        cluster,
+        nodegroup,
+        identity,
+    })
 }
 
 type NodeReads = (
