@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use crate::context::{App, Clients, Scoped};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event::{LaunchEvent, Origin};
 use crate::gather::{self, Group};
 use crate::kube::{decode_cluster_ca, KubeApi, KubeError};
@@ -37,11 +37,13 @@ pub struct Admitted {
 
 /// What a batch of records read ahead, in one wave per account: the instances (with their tags) and
 /// the Auto Scaling groups the records name. Keys: account (empty: the function's own), then the
-/// instance id or group name.
+/// instance id or group name. And the waves that failed in a way that trying again later can mend
+/// (throttling, a timeout, a 5xx): their records fail with that error, without reads of their own.
 #[derive(Debug, Default)]
 pub struct ReadAhead {
     instances: HashMap<(String, String), (Instance, BTreeMap<String, String>)>,
     groups: HashMap<(String, String), Group>,
+    failed: HashMap<Origin, Error>,
 }
 
 impl ReadAhead {
@@ -61,6 +63,11 @@ impl ReadAhead {
         let name = launch.asg_name.clone()?;
         self.groups.get(&(account, name)).cloned()
     }
+
+    /// The retryable error of the wave this launch's reads were part of, if it failed.
+    fn failed(&self, launch: &LaunchEvent) -> Option<Error> {
+        self.failed.get(&launch.origin).cloned()
+    }
 }
 
 /// The group, the EKS side and the instance, once found; else why the event is skipped.
@@ -77,6 +84,9 @@ pub async fn admit(
     launch: LaunchEvent,
     ahead: &ReadAhead,
 ) -> Result<std::result::Result<Admitted, Skip>> {
+    if let Some(e) = ahead.failed(&launch) {
+        return Err(e);
+    }
     let allowlist = &app.config.cluster_allowlist;
     let found = match &launch.asg_name {
         Some(asg) => {
@@ -202,7 +212,13 @@ async fn by_instance(
 
 /// One wave per account and Region for a batch of records: one DescribeInstances for their instances and
 /// one DescribeAutoScalingGroups for the groups they name, side by side (each record is then admitted
-/// without reads of its own). What cannot be read ahead is read per record.
+/// without reads of its own). What the wave did not return is read per record.
+///
+/// A wave that fails in a way trying again can mend (throttling, a timeout, a 5xx) fails its records
+/// with that error: they are handed back to the queue and come again after its visibility timeout,
+/// instead of each making the same reads of an API that is already refusing or not answering (ten
+/// times the calls into a throttled bucket). Any other failure (access denied, a malformed id that
+/// slipped through) is read per record, so that one bad record does not spoil the batch.
 pub async fn read_ahead(app: &App, launches: &[&LaunchEvent]) -> ReadAhead {
     let mut by_origin: HashMap<&Origin, Vec<&LaunchEvent>> = HashMap::new();
     for launch in launches {
@@ -210,7 +226,11 @@ pub async fn read_ahead(app: &App, launches: &[&LaunchEvent]) -> ReadAhead {
     }
     let mut ahead = ReadAhead::new();
     for (origin, records) in by_origin.into_iter().filter(|(_, r)| r.len() > 1) {
-        let ids: Vec<String> = records.iter().map(|l| l.instance_id.clone()).collect();
+        // A redelivered record can name an instance twice: each id once (moto answers a list with a
+        // duplicate with a 500, seen in tests/safety.rs).
+        let mut ids: Vec<String> = records.iter().map(|l| l.instance_id.clone()).collect();
+        ids.sort_unstable();
+        ids.dedup();
         let mut names: Vec<String> = records.iter().filter_map(|l| l.asg_name.clone()).collect();
         names.sort_unstable();
         names.dedup();
@@ -234,6 +254,10 @@ pub async fn read_ahead(app: &App, launches: &[&LaunchEvent]) -> ReadAhead {
                 ahead
                     .groups
                     .extend(groups.into_iter().map(|(name, g)| (at(name), g)));
+            }
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, records = records.len(), "reading ahead failed; the records are handed back without reads of their own");
+                ahead.failed.insert(origin.clone(), e);
             }
             Err(e) => {
                 tracing::debug!(error = %e, "reading ahead failed; each record reads its own")

@@ -20,7 +20,7 @@ public_names! {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The input is not what we accept; retrying the same payload cannot help.
     #[error("malformed event: {0}")]

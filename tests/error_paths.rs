@@ -91,6 +91,93 @@ async fn throttling_fails_the_event_as_retryable_after_the_sdk_retried() {
     assert_eq!(answer["results"][0]["report"]["retryable"], true);
 }
 
+/// The delay queue's fixture record three times, for three instances of one group.
+fn sqs_batch_of_three() -> Value {
+    let one = sqs_launch_event();
+    let record = &one["Records"][0];
+    let body = record["body"].as_str().expect("body");
+    let records: Vec<Value> = (1..=3)
+        .map(|n| {
+            let mut r = record.clone();
+            r["messageId"] = Value::from(format!("message-{n}"));
+            r["body"] =
+                Value::from(body.replace("i-1234abcd1234abcd1", &format!("i-1234abcd1234abcd{n}")));
+            r
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}
+
+/// The batch's reads fail in a way a later try can mend: every record is handed back for redelivery
+/// with that error, and none makes the same reads again on its own (a throttled API gets the batch's
+/// one wave of calls, not one per record).
+#[tokio::test]
+async fn a_throttled_read_ahead_hands_the_batch_back_without_a_read_per_record() {
+    let fault = FaultServer::query_error(400, "Throttling", "Rate exceeded")
+        .await
+        .expect("fault server");
+    let answer = handle(
+        app_against(&fault).await,
+        LambdaEvent::new(sqs_batch_of_three(), Context::default()),
+    )
+    .await
+    .expect("batch answer");
+    let failures: Vec<&str> = answer["batchItemFailures"]
+        .as_array()
+        .expect("failures")
+        .iter()
+        .filter_map(|f| f["itemIdentifier"].as_str())
+        .collect();
+    assert_eq!(
+        failures,
+        ["message-1", "message-2", "message-3"],
+        "{answer:#}"
+    );
+    for result in answer["results"].as_array().expect("results") {
+        assert_eq!(result["report"]["retryable"], true, "{result:#}");
+        assert!(
+            result["report"]["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Throttling"),
+            "{result:#}"
+        );
+    }
+    // The wave's two calls, two attempts each at most (the first to fail ends the other); one read per
+    // record would be two attempts more per record.
+    let hits = ["DescribeAutoScalingGroups", "DescribeInstances"].map(|a| fault.hits_for(a));
+    assert!(hits.iter().all(|h| *h <= 2), "{hits:?}");
+    assert!(hits.iter().sum::<usize>() >= 2, "{hits:?}");
+}
+
+/// A read-ahead refused for good is read again per record, so each record is reported with its own
+/// answer (one bad record would otherwise spoil the batch); none is redelivered.
+#[tokio::test]
+async fn a_denied_read_ahead_leaves_each_record_to_read_and_report_its_own() {
+    let fault = FaultServer::query_error(403, "AccessDenied", "not authorized")
+        .await
+        .expect("fault server");
+    let answer = handle(
+        app_against(&fault).await,
+        LambdaEvent::new(sqs_batch_of_three(), Context::default()),
+    )
+    .await
+    .expect("batch answer");
+    assert_eq!(
+        answer["batchItemFailures"],
+        serde_json::json!([]),
+        "{answer:#}"
+    );
+    for result in answer["results"].as_array().expect("results") {
+        assert_eq!(result["report"]["retryable"], false, "{result:#}");
+    }
+    assert_eq!(
+        fault.hits_for("DescribeAutoScalingGroups"),
+        4,
+        "the wave's call, then one per record"
+    );
+}
+
 /// One direct invocation against a server that answers every AWS call with this error: the Lambda
 /// error for a retryable failure, the report for any other outcome.
 async fn invoke_against(
