@@ -112,13 +112,15 @@ const READS_SHARED_FOR: Duration = Duration::from_secs(20);
 /// Reads that the events running side by side in this container share, by key: the records of one SQS
 /// batch start together, and those that need the same read make it once. Shared while in flight only:
 /// an event that starts after a read is done reads afresh, so nothing is staler than what events running
-/// side by side see anyway. A failed read is not shared: the next event waiting tries again.
+/// side by side see anyway. A failed read fails every event waiting for it, with its error: they go
+/// back to their queue together, instead of each trying again in turn against an API that has just
+/// refused or not answered (each try up to an operation's 15 s).
 pub struct InFlight<V> {
     reads: Mutex<HashMap<String, Started<V>>>,
 }
 
-/// One read, started at the instant, that every event wanting it awaits.
-type Started<V> = (Instant, Arc<OnceCell<Arc<V>>>);
+/// One read, started at the instant, whose outcome every event wanting it awaits.
+type Started<V> = (Instant, Arc<OnceCell<Result<Arc<V>>>>);
 
 impl<V> Default for InFlight<V> {
     fn default() -> Self {
@@ -144,9 +146,9 @@ impl<V> InFlight<V> {
             cell.clone()
         };
         let reads = cell
-            .get_or_try_init(|| async { read().await.map(Arc::new) })
+            .get_or_init(|| async { read().await.map(Arc::new) })
             .await
-            .cloned();
+            .clone();
         let mut shared = self.reads.lock().await;
         if shared.get(&key).is_some_and(|(_, c)| Arc::ptr_eq(c, &cell)) {
             shared.remove(&key);
@@ -309,7 +311,36 @@ mod tests {
         assert_eq!(
             calls.load(Ordering::SeqCst),
             4,
-            "a failed read is tried again"
+            "an event after a failed read tries again"
         );
+    }
+
+    #[tokio::test]
+    async fn events_waiting_for_a_read_that_fails_all_fail_with_its_error_without_trying_again() {
+        let app = app();
+        let shared = &app.cluster_reads;
+        let calls = AtomicUsize::new(0);
+        let failing = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Err::<ClusterReads, _>(Error::Aws {
+                operation: "eks:DescribeNodegroup",
+                code: "ThrottlingException".into(),
+                message: "Rate exceeded".into(),
+                retryable: true,
+            })
+        };
+        let key = || "eks-workshop/new_nodegroup_2/role".to_string();
+        let (a, b, c) = tokio::join!(
+            shared.share(key(), failing),
+            shared.share(key(), failing),
+            shared.share(key(), failing)
+        );
+        for outcome in [a, b, c] {
+            let e = outcome.expect_err("the read failed");
+            assert_eq!(e.aws_code(), Some("ThrottlingException"));
+            assert!(e.is_retryable());
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "three events, one try");
     }
 }
