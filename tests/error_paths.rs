@@ -108,12 +108,10 @@ fn sqs_batch_of_three() -> Value {
     serde_json::json!({ "Records": records })
 }
 
-/// The batch's reads fail in a way a later try can mend: every record is handed back for redelivery
-/// with that error, and none makes the same reads again on its own (a throttled API gets the batch's
-/// one wave of calls, not one per record).
-#[tokio::test]
-async fn a_throttled_read_ahead_hands_the_batch_back_without_a_read_per_record() {
-    let fault = FaultServer::query_error(400, "Throttling", "Rate exceeded")
+/// The batch of three against a server that answers every AWS call with this error: the batch answer,
+/// and the server (what it was asked).
+async fn batch_of_three_against(status: u16, code: &str, message: &str) -> (Value, FaultServer) {
+    let fault = FaultServer::query_error(status, code, message)
         .await
         .expect("fault server");
     let answer = handle(
@@ -122,6 +120,15 @@ async fn a_throttled_read_ahead_hands_the_batch_back_without_a_read_per_record()
     )
     .await
     .expect("batch answer");
+    (answer, fault)
+}
+
+/// The batch's reads fail in a way a later try can mend: every record is handed back for redelivery
+/// with that error, and none makes the same reads again on its own (a throttled API gets the batch's
+/// one wave of calls, not one per record).
+#[tokio::test]
+async fn a_throttled_read_ahead_hands_the_batch_back_without_a_read_per_record() {
+    let (answer, fault) = batch_of_three_against(400, "Throttling", "Rate exceeded").await;
     let failures: Vec<&str> = answer["batchItemFailures"]
         .as_array()
         .expect("failures")
@@ -154,15 +161,7 @@ async fn a_throttled_read_ahead_hands_the_batch_back_without_a_read_per_record()
 /// answer (one bad record would otherwise spoil the batch); none is redelivered.
 #[tokio::test]
 async fn a_denied_read_ahead_leaves_each_record_to_read_and_report_its_own() {
-    let fault = FaultServer::query_error(403, "AccessDenied", "not authorized")
-        .await
-        .expect("fault server");
-    let answer = handle(
-        app_against(&fault).await,
-        LambdaEvent::new(sqs_batch_of_three(), Context::default()),
-    )
-    .await
-    .expect("batch answer");
+    let (answer, fault) = batch_of_three_against(403, "AccessDenied", "not authorized").await;
     assert_eq!(
         answer["batchItemFailures"],
         serde_json::json!([]),
