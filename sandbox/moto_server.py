@@ -4,7 +4,7 @@ Usage: python3 sandbox/moto_server.py [moto_server's arguments, e.g. -H 127.0.0.
 
 moto creates every AWS-managed policy it knows (about 1,600, AWS's own documents) in each account the first
 time that account touches IAM, when MOTO_IAM_LOAD_MANAGED_POLICIES is true. The sandbox gives every test its
-own account, so that cost (0.8 to 1.8 s of moto's one core per account, measured) was paid once per test.
+own account, so that cost (0.75 to 1.8 s of moto's one core per account, measured) was paid once per test.
 The node roles of the sandbox's worlds attach only EKS, ECR and SSM policies; those keep AWS's documents and
 ARNs (arn:aws:iam::aws:policy/<name>), and attaching any other AWS-managed policy fails as NoSuchEntity.
 """
