@@ -111,15 +111,26 @@ fn sqs_batch_of_three() -> Value {
 /// The batch of three against a server that answers every AWS call with this error: the batch answer,
 /// and the server (what it was asked).
 async fn batch_of_three_against(status: u16, code: &str, message: &str) -> (Value, FaultServer) {
+    let (answer, fault) = handled_against(status, code, message, sqs_batch_of_three()).await;
+    (answer.expect("batch answer"), fault)
+}
+
+/// The handler's answer to `payload` against a server that answers every AWS call with this error, and
+/// the server (what it was asked).
+async fn handled_against(
+    status: u16,
+    code: &str,
+    message: &str,
+    payload: Value,
+) -> (Result<Value, Diagnostic>, FaultServer) {
     let fault = FaultServer::query_error(status, code, message)
         .await
         .expect("fault server");
     let answer = handle(
         app_against(&fault).await,
-        LambdaEvent::new(sqs_batch_of_three(), Context::default()),
+        LambdaEvent::new(payload, Context::default()),
     )
-    .await
-    .expect("batch answer");
+    .await;
     (answer, fault)
 }
 
@@ -184,14 +195,7 @@ async fn invoke_against(
     code: &str,
     message: &str,
 ) -> (Result<Value, Diagnostic>, usize) {
-    let fault = FaultServer::query_error(status, code, message)
-        .await
-        .expect("fault server");
-    let answer = handle(
-        app_against(&fault).await,
-        LambdaEvent::new(launch_event(), Context::default()),
-    )
-    .await;
+    let (answer, fault) = handled_against(status, code, message, launch_event()).await;
     (answer, most_attempts(&fault))
 }
 
