@@ -1,4 +1,5 @@
-"""moto's server, with the AWS-managed IAM policies a node role uses and no others.
+"""moto's server, with the AWS-managed IAM policies a node role uses and no others, and moto's own AMI list
+without the per-Region "latest" AMI lists.
 
 Usage: python3 sandbox/moto_server.py [moto_server's arguments, e.g. -H 127.0.0.1 -p 5000]
 
@@ -7,11 +8,18 @@ time that account touches IAM, when MOTO_IAM_LOAD_MANAGED_POLICIES is true. The 
 own account, so that cost (0.75 to 1.8 s of moto's one core per account, measured) was paid once per test.
 The node roles of the sandbox's worlds attach only EKS, ECR and SSM policies; those keep AWS's documents and
 ARNs (arn:aws:iam::aws:policy/<name>), and attaching any other AWS-managed policy fails as NoSuchEntity.
+
+In the same way, each new account's EC2 backend creates every AMI moto knows for its Region, about 1,300 of
+them (the per-Region latest and ECS-optimised lists), each with a volume and a snapshot. With MOTO_AMIS_PATH
+set, moto loads that file's AMIs instead and skips the per-Region lists. This launcher points it at moto's
+own default list (a few dozen AMIs, the EKS-optimised `amazon-eks-node-linux` the worlds launch among them).
 """
 
 import json
 import os
 import sys
+import tempfile
+from importlib.metadata import version
 
 # The families a node role's policies come from (AmazonEKSWorkerNodePolicy, AmazonEKS_CNI_Policy,
 # AmazonEC2ContainerRegistryReadOnly, AmazonSSMManagedInstanceCore, ...).
@@ -24,8 +32,27 @@ def kept_policies(all_policies_json):
     return json.dumps({name: doc for name, doc in policies.items() if name.startswith(KEPT_PREFIXES)})
 
 
+def use_default_amis_only():
+    """Points MOTO_AMIS_PATH (unless set) at moto's default AMI list, written once into the Python prefix (the
+    workspace's .venv; else the temporary directory): moto ships that list compressed, and reads MOTO_AMIS_PATH
+    as plain JSON when moto.ec2 loads."""
+    if "MOTO_AMIS_PATH" in os.environ:
+        return
+    from moto.utilities.utils import load_resource
+
+    directory = sys.prefix if os.access(sys.prefix, os.W_OK) else tempfile.gettempdir()
+    path = os.path.join(directory, f"moto-{version('moto')}-default-amis.json")
+    if not os.path.exists(path):
+        # Test binaries start their moto servers concurrently: write aside, then rename into place.
+        with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False, encoding="utf-8") as f:
+            json.dump(load_resource("ec2/resources/amis.json"), f)
+        os.replace(f.name, path)
+    os.environ["MOTO_AMIS_PATH"] = path
+
+
 def main():
     os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+    use_default_amis_only()
     import moto.iam.models as iam_models
 
     # IAMBackend reads this module global each time it sets up an account.
