@@ -1,8 +1,14 @@
 #!/usr/bin/env python3
 """Runs the workspace's compiled test binaries, JOBS at a time (default 2), as `cargo test` would run them
-one after another: from their package's directory, with CARGO_MANIFEST_DIR set. Each integration-test
-binary starts its own moto server and fake Kubernetes API on free loopback ports, and most of its time is
-that moto's (one Python process), so two side by side keep two cores busy.
+one after another: from their package's directory, with CARGO_MANIFEST_DIR set. Most of an integration-test
+binary's time is moto's (one Python process), so two side by side keep two cores busy.
+
+Each of the JOBS slots has its own moto server (sandbox/moto_server.py, on a free loopback port), which the
+binaries run in that slot use one after another through MOTO_ENDPOINT: a new moto spends seconds of its one
+core importing itself and loading each service's model before it answers quickly, and every test works in
+accounts of its own, so a binary finds nothing of the one before it. A slot whose server has died gets a new
+one. With MOTO_ENDPOINT already set, every binary uses that server instead. Each binary still starts its
+own fake Kubernetes API.
 
 Prints each binary's whole output as it finishes, under the same `Running` line cargo prints (one
 binary's output is never interleaved with another's), then runs the doc tests, then the total of tests
@@ -16,9 +22,12 @@ Usage: scripts/run_tests.py [--jobs N] [-- test-binary arguments]
 import argparse
 import json
 import os
+import queue
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -69,19 +78,90 @@ def package_name(package_id):
     return source.rstrip("/").rsplit("/", 1)[-1]
 
 
-def run(binary, args):
+def run(binary, args, servers):
+    """Runs one binary with a moto server of its own for as long as it runs."""
     label, exe, package_dir, _ = binary
-    env = dict(os.environ, CARGO_MANIFEST_DIR=str(package_dir))
-    started = time.monotonic()
-    done = subprocess.run(
-        [exe, *args],
-        cwd=package_dir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    return label, done.returncode, done.stdout, time.monotonic() - started
+    server = servers.get()
+    try:
+        try:
+            endpoint = server.endpoint()
+        except (OSError, RuntimeError) as e:
+            return label, 1, f"cannot start moto for this binary: {e}", 0.0
+        env = dict(os.environ, CARGO_MANIFEST_DIR=str(package_dir), MOTO_ENDPOINT=endpoint)
+        started = time.monotonic()
+        done = subprocess.run(
+            [exe, *args],
+            cwd=package_dir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        return label, done.returncode, done.stdout, time.monotonic() - started
+    finally:
+        servers.put(server)
+
+
+class MotoServer:
+    """One moto server on a free loopback port, started on first use and again if it has died."""
+
+    def __init__(self, given=None):
+        self.given = given
+        self.process = None
+        self.url = given
+
+    def endpoint(self):
+        if self.given:
+            return self.given
+        if self.process is None or self.process.poll() is not None:
+            if self.process is not None:
+                print(f"(the moto server at {self.url} exited with {self.process.returncode}: starting another)", flush=True)
+            self.start()
+        return self.url
+
+    def start(self):
+        root = Path(__file__).resolve().parent.parent
+        python = root / ".venv" / "bin" / "python3"
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [str(python), str(root / "sandbox" / "moto_server.py"), "-H", "127.0.0.1", "-p", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until_answers(self.url, self.process, within=60)
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_answers(url, process, within):
+    deadline = time.monotonic() + within
+    last = "no attempt"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"moto_server.py exited with {process.returncode} before answering")
+        try:
+            with urllib.request.urlopen(f"{url}/moto-api/", timeout=5) as answer:
+                if answer.status == 200:
+                    return
+                last = f"HTTP {answer.status}"
+        except OSError as e:
+            last = str(e)
+        time.sleep(0.2)
+    raise RuntimeError(f"moto at {url} did not answer within {within} s (last: {last})")
 
 
 def passed_count(output):
@@ -108,17 +188,25 @@ def main(argv):
         return 1
     started = time.monotonic()
     failed, passed = [], 0
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(run, b, argv): b[3] for b in binaries}
-        for future in as_completed(futures):
-            label, code, output, seconds = future.result()
-            print(f"{futures[future]}\n{output.rstrip()}\n", flush=True)
-            passed += passed_count(output)
-            if code != 0:
-                failed.append(label)
-                print(f"--- {label}: FAILED (exit {code}) after {seconds:.0f} s\n", flush=True)
-            else:
-                print(f"    {label}: {summary(output)} ({seconds:.0f} s)\n", flush=True)
+    given = os.environ.get("MOTO_ENDPOINT")
+    servers = queue.Queue()
+    for _ in range(jobs):
+        servers.put(MotoServer(given))
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(run, b, argv, servers): b[3] for b in binaries}
+            for future in as_completed(futures):
+                label, code, output, seconds = future.result()
+                print(f"{futures[future]}\n{output.rstrip()}\n", flush=True)
+                passed += passed_count(output)
+                if code != 0:
+                    failed.append(label)
+                    print(f"--- {label}: FAILED (exit {code}) after {seconds:.0f} s\n", flush=True)
+                else:
+                    print(f"    {label}: {summary(output)} ({seconds:.0f} s)\n", flush=True)
+    finally:
+        while not servers.empty():
+            servers.get().stop()
     total = time.monotonic() - started
     if failed:
         print(f"{len(failed)} of {len(binaries)} test binaries failed: {', '.join(failed)}", file=sys.stderr)
