@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Everything `make test` checks, in the order that wastes the least time on a fresh machine:
-#   in the background while Rust compiles, the Python tools install into .venv and the template linters run
-#   (they need no Rust); the workspace is compiled once, through clippy-driver (lint and build in one pass, so
-#   the AWS SDK crates compile once, not once more for clippy's check mode); then the unit and integration
-#   tests (moto + the fake Kubernetes API); then the linters' result. Each step prints what it does, roughly
-#   how long it takes on 2 cores, and how long it took.
+#   the Python tools install into .venv in the background while Rust compiles; the workspace is compiled once,
+#   through clippy-driver (lint and build in one pass, so the AWS SDK crates compile once, not once more for
+#   clippy's check mode); then the unit and integration tests (moto + the fake Kubernetes API); then the
+#   template linters. Each step prints what it does, roughly how long it takes on 2 cores, and how long it took.
 # Run through `make test`, which exports RUSTC_WORKSPACE_WRAPPER/CLIPPY_ARGS so `make demo` reuses this build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,25 +17,12 @@ took() { printf '   (took %d s)\n' $(( $(date +%s) - step_start )); }
 
 start=$(date +%s)
 venv_log=.venv-install.log
-lint_log=.lint-template.log
-installing=no
+venv_pid=""
 if [ ! -f .venv/.installed ] || [ requirements-dev.txt -nt .venv/.installed ]; then
   echo "== Installing the Python tools (moto, cfn-lint, SAM CLI, cargo-lambda) into .venv in the background (log: $venv_log)"
-  installing=yes
+  make --no-print-directory venv >"$venv_log" 2>&1 &
+  venv_pid=$!
 fi
-echo "== Template linters (cfn-lint, sam validate --lint) in the background once the tools are there (log: $lint_log)"
-rm -f "$lint_log"
-(
-  if [ "$installing" = yes ]; then
-    make --no-print-directory venv >"$venv_log" 2>&1 || exit 1
-  fi
-  lint_start=$(date +%s)
-  status=0
-  make --no-print-directory lint-template >"$lint_log" 2>&1 || status=$?
-  echo "(took $(( $(date +%s) - lint_start )) s)" >>"$lint_log"
-  exit "$status"
-) &
-tools_pid=$!
 
 step "rustfmt: formatting check (seconds)"
 cargo fmt --all -- --check
@@ -55,10 +41,9 @@ if [ "$status" -ne 0 ]; then
 fi
 took
 
-if [ "$installing" = yes ]; then
+if [ -n "$venv_pid" ]; then
   step "Waiting for the Python tools"
-  while [ ! -f .venv/.installed ] && kill -0 "$tools_pid" 2>/dev/null; do sleep 1; done
-  if [ ! -f .venv/.installed ]; then
+  if ! wait "$venv_pid"; then
     cat "$venv_log" >&2
     echo "installing the Python tools failed (log above)" >&2
     exit 1
@@ -73,13 +58,8 @@ step "Unit and integration tests: the real handler against moto and the fake Kub
 python3 scripts/run_tests.py --jobs "${TEST_JOBS:-2}"
 took
 
-step "Template linters: their result (they ran in the background; ~10 to 20 s of their own)"
-if ! wait "$tools_pid"; then
-  cat "$lint_log" >&2
-  echo "the template linters failed (above)" >&2
-  exit 1
-fi
-cat "$lint_log"
+step "Template linters: cfn-lint and sam validate --lint (~30 s)"
+make --no-print-directory lint-template
 took
 
 echo
