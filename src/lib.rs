@@ -45,6 +45,7 @@ mod state;
 pub mod config;
 pub mod logging;
 pub mod sdk;
+mod trust;
 
 #[cfg(test)]
 mod fixture;

@@ -11,8 +11,9 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     logging::init();
     let config = Config::from_env()?;
-    let clients = Clients::new(&sdk::load().await)?;
-    tracing::info!(mode = %config.mode, registration_check = %config.registration_check, recycle = %config.recycle, "started");
+    let (sdk, roots) = sdk::load().await;
+    let clients = Clients::new(&sdk)?;
+    tracing::info!(mode = %config.mode, registration_check = %config.registration_check, recycle = %config.recycle, trust = %roots, "started");
     let app = Arc::new(App::new(config, clients));
 
     run(service_fn(move |event: LambdaEvent<Value>| {

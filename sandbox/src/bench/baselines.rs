@@ -2,6 +2,12 @@
 //! with the same release profile, and a Python process importing boto3 and creating the same clients,
 //! interleaved run by run (the order rotates) so a busy moment of the machine hits all three alike.
 //! Init is process start → its first `GET …/invocation/next`; for Python, process start → exit.
+//!
+//! Ours is started twice a round. Once as on Lambda, without the bench's endpoint URLs and trust bundle,
+//! so it trusts Amazon's roots as it does there (`src/trust.rs`): that init is the one compared with
+//! hello-world. Once as the bench needs it to reach moto, through the TLS proxy with `SSL_CERT_FILE` (the
+//! machine's whole store plus the proxy's CA), to handle the first event: its init is reported too, as
+//! what trusting the platform's store costs.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -43,7 +49,10 @@ pub struct ColdRun {
 /// Samples of every contender, in milliseconds.
 #[derive(Debug, Default)]
 pub struct Samples {
+    /// Started as on Lambda: Amazon's roots.
     pub ours_init: Vec<f64>,
+    /// Started with the bench's `SSL_CERT_FILE`: the platform's store and the proxy's CA.
+    pub ours_init_with_bundle: Vec<f64>,
     pub ours_first_event: Vec<f64>,
     pub ours_cold: Vec<f64>,
     /// TLS handshakes while the first event was handled.
@@ -52,6 +61,28 @@ pub struct Samples {
     pub hello_init: Vec<f64>,
     pub hello_first_event: Vec<f64>,
     pub python_init: Vec<f64>,
+}
+
+/// Starts `program` against a fresh Runtime API, times its init, stops it.
+pub async fn init_only(
+    program: &std::path::Path,
+    env: &[(String, String)],
+) -> Result<Duration, Error> {
+    let mut f = Function::start(program, env).await?;
+    let polled = f.runtime.first_poll(Duration::from_secs(60)).await;
+    let started = f.process.started;
+    f.stop().await;
+    let polled = polled.map_err(|e| format!("{}: {e}", program.display()))?;
+    Ok(polled.duration_since(started))
+}
+
+/// `env` as Lambda would give it: without the variables that point the function at the bench's proxy
+/// (endpoint URLs, the trust bundle).
+pub fn as_on_lambda(env: &[(String, String)]) -> Vec<(String, String)> {
+    env.iter()
+        .filter(|(k, _)| !k.starts_with("AWS_ENDPOINT_URL") && !k.starts_with("SSL_CERT_"))
+        .cloned()
+        .collect()
 }
 
 /// Starts `program` against a fresh Runtime API, times its init, sends `event`, stops it.
@@ -102,13 +133,15 @@ impl Contenders<'_> {
     }
 
     async fn ours_once(&self, samples: &mut Samples) -> Result<(), Error> {
+        let init = init_only(&self.ours, &as_on_lambda(&self.ours_env)).await?;
+        samples.ours_init.push(ms(init));
         self.claims.forget().await?;
         self.proxy.take();
         let run = cold_run(&self.ours, &self.ours_env, self.event.clone()).await?;
         let tally: Tally = self.proxy.take();
         // The next run starts with EC2's read bucket as full as this one found it.
         tokio::time::sleep(tally.ec2_refill_time()).await;
-        samples.ours_init.push(ms(run.init));
+        samples.ours_init_with_bundle.push(ms(run.init));
         samples.ours_first_event.push(ms(run.first.handler_time()));
         samples.ours_cold.push(ms(run.cold));
         samples.ours_handshakes.push(tally.handshakes_total());
@@ -153,6 +186,8 @@ impl Samples {
                 "aws_calls_first_event": self.ours_calls,
                 "median_init_ms": ours,
                 "min_init_ms": min(&self.ours_init),
+                "init_with_bundle_ms": self.ours_init_with_bundle,
+                "median_init_with_bundle_ms": median(&self.ours_init_with_bundle),
                 "median_first_event_ms": median(&self.ours_first_event),
                 "median_cold_ms": median(&self.ours_cold),
             },
