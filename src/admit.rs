@@ -33,6 +33,23 @@ pub struct Admitted {
     pub kube: std::result::Result<KubeApi, KubeError>,
     /// The clients and the state of the event's account and Region.
     pub scoped: Scoped,
+    /// The lease on the VPC reads, asked for beside the cluster's read when the event said the node was
+    /// just launched; taken by the first snapshot (`gather::LeaseAhead`), given back if none needs it.
+    pub lease_ahead: std::sync::Mutex<Option<gather::LeaseAhead>>,
+}
+
+impl Admitted {
+    /// The lease asked for ahead, if no snapshot has taken it yet.
+    pub fn take_lease_ahead(&self) -> Option<gather::LeaseAhead> {
+        self.lease_ahead.lock().ok().and_then(|mut l| l.take())
+    }
+
+    /// Gives back the lease asked for ahead if nothing used it (the node had registered).
+    pub async fn give_back_unused_lease(&self) {
+        if let (Some(state), Some(lease)) = (self.scoped.state.as_ref(), self.take_lease_ahead()) {
+            gather::give_back_unused(state, lease).await;
+        }
+    }
 }
 
 /// What a batch of records read ahead, in one wave per account: the instances (with their tags) and
@@ -78,11 +95,14 @@ fn gone<T>(detail: String) -> Result<std::result::Result<T, Skip>> {
 }
 
 /// Which cluster and what launched the instance, the instance, the cluster; or why the event is skipped.
+/// `lease_early`: the node was just launched, so it cannot have registered and its snapshot will read
+/// the VPC: ask for that read's lease beside the cluster's read ([`gather::LeaseAhead`]).
 pub async fn admit(
     app: &App,
     scoped: Scoped,
     launch: LaunchEvent,
     ahead: &ReadAhead,
+    lease_early: bool,
 ) -> Result<std::result::Result<Admitted, Skip>> {
     if let Some(e) = ahead.failed(&launch) {
         return Err(e);
@@ -108,21 +128,11 @@ pub async fn admit(
     if instance.is_gone() {
         return gone(format!("{} is {}", instance.id, instance.state));
     }
-    // The profile's role is needed only to diagnose, but reading it now, beside the cluster (or from the
-    // warm cache), keeps the diagnosis to one wave of reads.
-    let profile = instance.instance_profile_arn.as_deref();
-    let (cluster, role) = tokio::join!(
-        cluster(app, &scoped, &target.cluster),
-        profile_role(app, &scoped.aws, profile)
-    );
-    let Some((cluster_read_at, cluster)) = cluster? else {
-        tracing::debug!(cluster = %target.cluster, "EKS does not know this cluster");
-        let detail = format!(
-            "EKS does not know cluster {} (kops or Cluster API?)",
-            target.cluster
-        );
-        return Ok(Err(Skip::new(SkipReason::NotEks, detail)));
-    };
+    let (cluster_read_at, cluster, role, lease) =
+        match cluster_side(app, &scoped, &target.cluster, &instance, lease_early).await? {
+            Ok(found) => found,
+            Err(skip) => return Ok(Err(skip)),
+        };
     let kube = kube_api(app, &scoped, &cluster);
     Ok(Ok(Admitted {
         launch,
@@ -134,8 +144,58 @@ pub async fn admit(
         role,
         kube,
         scoped,
+        lease_ahead: std::sync::Mutex::new(lease),
     }))
 }
+
+/// The cluster, its read time, the role behind the instance's profile, and the VPC read's lease when
+/// `lease_early`, all at once; or why the event is skipped (EKS does not know the cluster; a lease taken
+/// is then given back).
+async fn cluster_side(
+    app: &App,
+    scoped: &Scoped,
+    name: &str,
+    instance: &Instance,
+    lease_early: bool,
+) -> Result<std::result::Result<ClusterSide, Skip>> {
+    // The profile's role is needed only to diagnose, but reading it now, beside the cluster (or from the
+    // warm cache), keeps the diagnosis to one wave of reads.
+    let profile = instance.instance_profile_arn.as_deref();
+    let lease = async {
+        match (lease_early, scoped.state.as_ref()) {
+            (true, Some(state)) => {
+                let key = gather::network_key(&scoped.aws.region, instance, name);
+                Some(gather::lease_ahead(state, &key).await)
+            }
+            _ => None,
+        }
+    };
+    let (cluster, role, lease) = tokio::join!(
+        cluster(app, scoped, name),
+        profile_role(app, &scoped.aws, profile),
+        lease
+    );
+    match cluster {
+        Ok(Some((read_at, cluster))) => Ok(Ok((read_at, cluster, role, lease))),
+        not_found => {
+            if let (Some(state), Some(lease)) = (scoped.state.as_ref(), lease) {
+                gather::give_back_unused(state, lease).await;
+            }
+            let _ = not_found?;
+            tracing::debug!(cluster = %name, "EKS does not know this cluster");
+            let detail = format!("EKS does not know cluster {name} (kops or Cluster API?)");
+            Ok(Err(Skip::new(SkipReason::NotEks, detail)))
+        }
+    }
+}
+
+/// What `cluster_side` found.
+type ClusterSide = (
+    Instant,
+    Cluster,
+    Readable<Option<ProfileRole>>,
+    Option<gather::LeaseAhead>,
+);
 
 /// The role behind the instance's profile, from the warm cache or read (and cached when it could be).
 /// A profile's ARN names its account, so one cache serves every account.

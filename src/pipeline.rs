@@ -84,6 +84,16 @@ pub async fn process(
         .await
 }
 
+/// No node boots and registers this soon after its launch (the seed's took about a minute).
+const REGISTERS_AFTER_SECONDS: i64 = 30;
+
+/// The launch was reported as it happened, so its node cannot have registered yet: its snapshot will
+/// read the VPC, and the lease on that read can be asked for during admission.
+fn just_launched(trigger: Trigger, launched_at: Option<i64>, now: i64) -> bool {
+    trigger == Trigger::Direct
+        && launched_at.is_some_and(|at| now.saturating_sub(at) < REGISTERS_AFTER_SECONDS)
+}
+
 /// `(the invocation's deadline, the event's: less the reserve kept to report)`.
 type Deadlines = (Option<Instant>, Option<Instant>);
 
@@ -100,7 +110,8 @@ async fn process_launch(
     // together come close to a 2 MiB thread stack.
     let admission = Box::pin(async {
         let scoped = member::scoped(app, &launch.origin).await?;
-        admit(app, scoped, launch, ahead).await
+        let lease_early = just_launched(trigger, launch.launched_at, now_unix());
+        admit(app, scoped, launch, ahead, lease_early).await
     });
     let admitted = match bounded(event_deadline, "admission", admission).await {
         Ok(Ok(admitted)) => admitted,
@@ -111,7 +122,9 @@ async fn process_launch(
     restore_abandoned_rescale(app, &admitted).await;
     let verdict = Box::pin(check_and_act(app, &admitted, trigger, deadline));
     let state = admitted.scoped.state.as_ref();
-    match bounded(event_deadline, "the registration check", verdict).await {
+    let checked = bounded(event_deadline, "the registration check", verdict).await;
+    admitted.give_back_unused_lease().await;
+    match checked {
         Ok(verdict) => finish(app, &admitted, subject, verdict).await,
         Err(e) => failed(app, state, subject, &e).await,
     }
@@ -230,6 +243,7 @@ async fn diagnose(app: &App, a: &Admitted) -> Result<Diagnosis> {
         role: &a.role,
         nodegroup_name: a.target.nodegroup.as_deref(),
         group_subnets: a.group_subnets(),
+        lease_ahead: a.take_lease_ahead(),
     };
     // Boxed: a dozen concurrent SDK calls make a future too large for a 2 MiB worker-thread stack.
     let snapshot = Box::pin(gather::snapshot(
@@ -692,5 +706,21 @@ async fn release(state: Option<&StateStore>, claim: Claim) {
         if let Err(e) = state.release(&key).await {
             tracing::warn!(error = %e, "could not release the report claim");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_launch_reported_as_it_happened_asks_for_the_vpc_read_lease_during_admission() {
+        let now = 1_800_000_000;
+        assert!(just_launched(Trigger::Direct, Some(now - 2), now));
+        // An invocation EventBridge retried, or delivered late: the node may have registered.
+        assert!(!just_launched(Trigger::Direct, Some(now - 45), now));
+        assert!(!just_launched(Trigger::Direct, None, now));
+        // The delayed check comes after the grace period, when most nodes have registered.
+        assert!(!just_launched(Trigger::Delayed, Some(now - 2), now));
     }
 }

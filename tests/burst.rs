@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{alert, codes, sqs_event, Sandbox};
+use common::{alert, codes, reported_now, sqs_event, Sandbox};
 use eks_node_join_remediator::{handle, App, Clients};
 use lambda_runtime::{Context, LambdaEvent};
 use sandbox::world::WorldOptions;
@@ -30,7 +30,7 @@ async fn launches_into_one_subnet_on_separate_containers_make_one_vpc_read_and_o
     let through = sb.sdk.to_builder().endpoint_url(&overlay.endpoint).build();
     let mut events = Vec::new();
     for id in &ids {
-        events.push(sb.launch_event(id).await);
+        events.push(reported_now(sb.launch_event(id).await));
     }
     overlay.calls.take();
     // The shared VPC read is made to take longer than the containers' way to it (seen up to 0.7 s apart):
@@ -139,4 +139,47 @@ async fn the_records_of_one_batch_read_their_nodegroup_and_node_role_once_betwee
     ] {
         assert_eq!(count(shared), 1, "{shared}: {calls:?}");
     }
+}
+
+/// A launch reported as it happened asks for the lease on its subnet's VPC read during admission, beside
+/// the cluster's read, so that the read starts with the snapshot. When its node turns out to have
+/// registered already, no snapshot is taken and the lease is given back at once, not left for the other
+/// containers of a burst to wait out.
+#[tokio::test]
+async fn a_vpc_read_lease_asked_for_during_admission_and_not_needed_is_given_back() {
+    let (sb, overlay) = Sandbox::with_cluster_access(WorldOptions::open_network(), alert()).await;
+    let ids = sb.world.nodegroup_instance_ids().await.expect("instances");
+    let event = reported_now(sb.launch_event(&ids[0]).await);
+    overlay.calls.take();
+
+    let report = sb.invoke_ok(event).await;
+
+    assert_eq!(report["outcome"], "registered", "{report:#}");
+    let calls = overlay.calls.take();
+    assert_eq!(
+        calls.get("dynamodb:UpdateItem"),
+        Some(&2),
+        "the lease taken, then given back: {calls:?}"
+    );
+    let table = sb.app.config.state_table.clone().expect("a state table");
+    let items = aws_sdk_dynamodb::Client::new(&sb.sdk)
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .expect("scan the state table");
+    let leases: Vec<_> = items
+        .items()
+        .iter()
+        .filter(|item| {
+            item.get("pk")
+                .and_then(|k| k.as_s().ok())
+                .is_some_and(|k| k.contains("reads#"))
+        })
+        .collect();
+    assert_eq!(leases.len(), 1, "the read's item: {items:?}");
+    assert!(
+        !leases[0].contains_key("lease_until"),
+        "no lease left: {leases:?}"
+    );
 }

@@ -7,6 +7,8 @@ mod identity;
 mod network;
 mod shared;
 
+pub use shared::{give_back_unused, lease_ahead, LeaseAhead};
+
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -231,6 +233,17 @@ pub struct Known<'a> {
     pub role: &'a Readable<Option<ProfileRole>>,
     pub nodegroup_name: Option<&'a str>,
     pub group_subnets: Vec<String>,
+    /// The lease on the VPC reads asked for during admission, if it was ([`LeaseAhead`]).
+    pub lease_ahead: Option<LeaseAhead>,
+}
+
+/// What names one VPC read, within a container and across the containers of a burst: the Region, the
+/// instance's VPC and subnet, and the cluster (whose ENIs and security groups are part of it).
+pub fn network_key(region: &str, instance: &Instance, cluster: &str) -> String {
+    format!(
+        "{region}/{}/{}/{cluster}",
+        instance.vpc_id, instance.subnet_id
+    )
 }
 
 /// Everything else the rules need, around what the admission read: one concurrent wave. The VPC reads
@@ -262,6 +275,7 @@ pub async fn snapshot(
         role,
         nodegroup_name,
         group_subnets,
+        lease_ahead,
     } = known;
     let name = cluster.name.clone();
     let side = ClusterSide {
@@ -274,7 +288,8 @@ pub async fn snapshot(
     let vpc_reads_started = tokio::sync::Notify::new();
     // Boxed: a dozen concurrent SDK calls make a future too large for a 2 MiB worker-thread stack.
     let network = Box::pin(async {
-        let read = shared_network(app, clients, state, &instance, &name, &vpc_reads_started).await;
+        let at = (&instance, name.as_str(), lease_ahead);
+        let read = shared_network(app, clients, state, at, &vpc_reads_started).await;
         vpc_reads_started.notify_one();
         read
     });
@@ -305,27 +320,40 @@ pub async fn snapshot(
     Ok(snapshot)
 }
 
+/// Which VPC read an event needs (the instance, the cluster's name), and the lease it asked for ahead,
+/// if it did.
+type NetworkAt<'a> = (&'a Instance, &'a str, Option<LeaseAhead>);
+
 /// The VPC reads around the instance, shared with the events of this container that need the same ones
 /// at the same time (the records of one SQS batch for one subnet make one read, not ten).
-/// With a state table, the containers of a burst share them too (`shared`).
+/// With a state table, the containers of a burst share them too (`shared`); a lease this event asked
+/// for ahead is used, or given back when another event's read served it.
 /// `started` is told when this event's own reads start.
 async fn shared_network(
     app: &App,
     clients: &Clients,
     state: Option<&StateStore>,
-    instance: &Instance,
-    cluster: &str,
+    (instance, cluster, lease_ahead): NetworkAt<'_>,
     started: &tokio::sync::Notify,
 ) -> Result<std::sync::Arc<network::Network>> {
     let (vpc, subnet) = (&instance.vpc_id, &instance.subnet_id);
-    let key = format!("{}/{vpc}/{subnet}/{cluster}", clients.region);
+    let key = network_key(&clients.region, instance, cluster);
     let read = || {
         started.notify_one();
         network::read(clients, vpc, subnet, cluster)
     };
-    app.vpc_reads
-        .share(key.clone(), || shared::across_containers(state, &key, read))
-        .await
+    let lease = std::sync::Mutex::new(lease_ahead);
+    let take_lease = || lease.lock().ok().and_then(|mut l| l.take());
+    let reads = app
+        .vpc_reads
+        .share(key.clone(), || {
+            shared::across_containers(state, &key, take_lease(), read)
+        })
+        .await;
+    if let (Some(state), Some(unused)) = (state, take_lease()) {
+        shared::give_back_unused(state, unused).await;
+    }
+    reads
 }
 
 /// What the cluster-side reads of an event depend on; events that agree on all of it read the same.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::error::Result;
-use crate::ledger::{self, ReadsStep};
+use crate::ledger::{self, ReadsStep, SharedReads};
 use crate::snapshot::VpcReads;
 use crate::state::{now_unix, StateStore};
 
@@ -33,11 +33,54 @@ const LONGEST_LOOK: Duration = Duration::from_secs(2);
 /// A stored read must fit in one DynamoDB item (400 KB, key and attributes included).
 const LARGEST_STORED: usize = 350 * 1024;
 
+/// A lease on the VPC reads of `key`, asked for ahead of the snapshot, beside the admission's reads, by an
+/// event that will almost surely need them (a launch just reported: its node cannot have registered
+/// yet). Asking then instead of at the snapshot takes the lease off the path: the VPC reads start as soon
+/// as the snapshot does. A lease that ends up unused is given back (`give_back_unused`), so no container
+/// of a burst waits for a read nobody makes.
+#[derive(Debug)]
+pub struct LeaseAhead {
+    key: String,
+    token: String,
+    asked_ms: i64,
+    /// What asking found: `None` when this event took the lease.
+    found: Result<Option<SharedReads>>,
+}
+
+/// Asks for the lease on the VPC reads of `key` now (see [`LeaseAhead`]).
+pub async fn lease_ahead(state: &StateStore, key: &str) -> LeaseAhead {
+    let key = ledger::shared_reads_key(key);
+    let (asked_ms, token) = new_token();
+    let found = state.lease_reads(&key, &token).await;
+    LeaseAhead {
+        key,
+        token,
+        asked_ms,
+        found,
+    }
+}
+
+/// Gives back a lease asked for ahead that no read used (the node had registered, the event was skipped).
+pub async fn give_back_unused(state: &StateStore, lease: LeaseAhead) {
+    if matches!(lease.found, Ok(None)) {
+        give_back(state, &lease.key, &lease.token).await;
+    }
+}
+
+/// `(asked_ms, token)`: when this event asked, and the token that says its lease is its own.
+fn new_token() -> (i64, String) {
+    let asked_ms = ledger::now_ms();
+    let token = format!("{}-{asked_ms}-{}", std::process::id(), jitter_ms());
+    (asked_ms, token)
+}
+
 /// The VPC reads named by `key`: stored by another container of the burst, or made by `read` (and then
-/// stored for the others). Without a state table, `read` alone.
+/// stored for the others). Without a state table, `read` alone. `ahead`: the lease this event asked for
+/// ahead, if it did (for this `key`; one for another key is given back).
 pub async fn across_containers<F, Fut>(
     state: Option<&StateStore>,
     key: &str,
+    ahead: Option<LeaseAhead>,
     read: F,
 ) -> Result<VpcReads>
 where
@@ -48,11 +91,23 @@ where
         return read().await;
     };
     let key = ledger::shared_reads_key(key);
-    let asked_ms = ledger::now_ms();
-    let token = format!("{}-{asked_ms}-{}", std::process::id(), jitter_ms());
+    let (asked_ms, token, mut found) = match ahead {
+        Some(lease) if lease.key == key => (lease.asked_ms, lease.token, Some(lease.found)),
+        other => {
+            if let Some(lease) = other {
+                give_back_unused(state, lease).await;
+            }
+            let (asked_ms, token) = new_token();
+            (asked_ms, token, None)
+        }
+    };
     let give_up = Instant::now() + WAIT_AT_MOST;
     loop {
-        let waited = match state.lease_reads(&key, &token).await {
+        let leased = match found.take() {
+            Some(found) => found,
+            None => state.lease_reads(&key, &token).await,
+        };
+        let waited = match leased {
             Ok(None) => return read_and_store(state, &key, &token, read).await,
             Ok(Some(_)) => wait_for_read(state, &key, asked_ms, give_up).await,
             Err(e) => Err(e),

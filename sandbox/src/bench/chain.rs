@@ -41,6 +41,24 @@ pub fn chain(spans: &[Span]) -> Vec<&Span> {
     out
 }
 
+/// The calls that report an event: its claim (exactly once) and its publish.
+const REPORT_OPS: [&str; 2] = ["dynamodb:TransactWriteItems", "sns:Publish"];
+
+/// The calls an event made before its report: those that started before the first of its claim or its
+/// publish (all of them when it reported nothing).
+pub fn before_report(spans: &[Span]) -> Vec<Span> {
+    let report = spans
+        .iter()
+        .filter(|s| REPORT_OPS.contains(&s.op.as_str()))
+        .map(|s| s.start)
+        .min();
+    spans
+        .iter()
+        .filter(|s| report.is_none_or(|at| s.start < at))
+        .cloned()
+        .collect()
+}
+
 /// `a → b → c`: the chain's operations, for a human.
 pub fn describe(chain: &[&Span]) -> String {
     chain
@@ -87,6 +105,23 @@ mod tests {
             describe(&chain(&spans)),
             "group → cluster → routes → publish"
         );
+    }
+
+    #[test]
+    fn the_chain_before_the_report_stops_at_its_claim_or_its_publish() {
+        let t0 = Instant::now();
+        let spans = [
+            span(t0, (0, 10), "autoscaling:DescribeAutoScalingGroups"),
+            span(t0, (11, 20), "eks:DescribeCluster"),
+            span(t0, (11, 19), "dynamodb:UpdateItem"),
+            span(t0, (21, 30), "ec2:DescribeRouteTables"),
+            span(t0, (31, 35), "dynamodb:TransactWriteItems"),
+            span(t0, (36, 40), "sns:Publish"),
+        ];
+        assert_eq!(longest_chain(&spans), 5);
+        assert_eq!(longest_chain(&before_report(&spans)), 3);
+        let unreported = &spans[..4];
+        assert_eq!(before_report(unreported).len(), 4);
     }
 
     #[test]

@@ -218,6 +218,21 @@ fn record_warm(
     rss: Option<u64>,
     kube_requests: usize,
 ) {
+    let before = super::chain::before_report(&first.spans);
+    let before_report = super::chain::longest_chain(&before);
+    report.goal(
+        "longest chain of AWS calls before the report, seed's first event (measured)",
+        format!(
+            "{before_report}: {}",
+            super::chain::describe(&super::chain::chain(&before))
+        ),
+        "<= 3",
+        Some(before_report <= 3),
+    );
+    report.figure(
+        "longest chain, seed's first event, report included",
+        super::chain::longest_chain(&first.spans).to_string(),
+    );
     let per_warm = w.handshakes as f64 / warm.max(1) as f64;
     report.goal(
         "TLS handshakes per warm event",
@@ -246,6 +261,7 @@ fn record_warm(
                 "handshakes": first.handshakes,
                 "longest_chain": super::chain::longest_chain(&first.spans),
                 "longest_chain_ops": super::chain::describe(&super::chain::chain(&first.spans)),
+                "longest_chain_before_report": before_report,
             },
             "warm_events": warm,
             "warm_handler_ms": w.handler_ms,
