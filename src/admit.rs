@@ -161,6 +161,7 @@ async fn cluster_side(
     // The profile's role is needed only to diagnose, but reading it now, beside the cluster (or from the
     // warm cache), keeps the diagnosis to one wave of reads.
     let profile = instance.instance_profile_arn.as_deref();
+    let lease_early = lease_early && reads_anything(app, scoped, name, profile).await;
     let lease = async {
         match (lease_early, scoped.state.as_ref()) {
             (true, Some(state)) => {
@@ -187,6 +188,21 @@ async fn cluster_side(
             Ok(Err(Skip::new(SkipReason::NotEks, detail)))
         }
     }
+}
+
+/// Whether `cluster_side` reads the cluster or the profile's role (a warm container has both cached).
+/// Only then does asking for the VPC read's lease beside them take it off the sequential path; alone,
+/// it would be a round trip of its own, as it is when asked at the snapshot.
+async fn reads_anything(app: &App, scoped: &Scoped, name: &str, profile: Option<&str>) -> bool {
+    let cached_cluster = app
+        .cached_cluster(&scoped.reach.key_prefix(), name)
+        .await
+        .is_some();
+    let cached_role = match profile {
+        Some(arn) => app.cached_profile_role(arn).await.is_some(),
+        None => true,
+    };
+    !(cached_cluster && cached_role)
 }
 
 /// What `cluster_side` found.

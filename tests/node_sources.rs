@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{alert, codes, remediate, reported_now, sqs_event, Sandbox};
+use common::{alert, codes, remediate, sqs_event, Sandbox};
 use sandbox::world::{Launcher, WorldOptions};
 use serde_json::Value;
 
@@ -261,22 +261,18 @@ async fn ten_healthy_launches_cost_a_few_reads_through_either_trigger() {
     assert_eq!(warm_up["outcome"], "registered", "{warm_up:#}");
     let mut asg_events = Vec::new();
     for id in &asg_nodes {
-        asg_events.push(reported_now(sb.launch_event(id).await));
+        asg_events.push(sb.launch_event(id).await);
     }
     let mut pool_events = Vec::new();
     for id in &pool_nodes {
-        pool_events.push(reported_now(running(&sb, id).await));
+        pool_events.push(running(&sb, id).await);
     }
     let calls = |pairs: &[(&str, usize)]| -> std::collections::BTreeMap<String, usize> {
         pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
     };
     let asg = measure(&sb, &overlay, asg_events).await;
-    // Reported as they happened, each launch also asks for its subnet's VPC read lease during admission,
-    // and gives it back: here the fake kubelet has registered the node at once, where a real one takes
-    // about a minute and the immediate invocation's snapshot uses the lease.
     let direct = [
         ("autoscaling:DescribeAutoScalingGroups", 10),
-        ("dynamodb:UpdateItem", 20),
         ("ec2:DescribeInstances", 10),
     ];
     // The batch reads its instances and its group once, for all ten records.
@@ -286,7 +282,7 @@ async fn ten_healthy_launches_cost_a_few_reads_through_either_trigger() {
     ];
     assert_eq!(asg, (calls(&direct), calls(&delayed), 20));
     let pool = measure(&sb, &overlay, pool_events).await;
-    let direct = [("dynamodb:UpdateItem", 20), ("ec2:DescribeInstances", 10)];
+    let direct = [("ec2:DescribeInstances", 10)];
     let delayed = [("ec2:DescribeInstances", 1)];
     assert_eq!(pool, (calls(&direct), calls(&delayed), 20));
     eprintln!("10 healthy nodegroup launches: {asg:?}\n10 healthy Karpenter launches: {pool:?}");
