@@ -7,10 +7,10 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{alert, codes, reported_now, sqs_event, Sandbox};
+use common::{alert, codes, sqs_event, Sandbox};
 use eks_node_join_remediator::{handle, App, Clients};
 use lambda_runtime::{Context, LambdaEvent};
-use sandbox::world::WorldOptions;
+use sandbox::world::{reported_now, WorldOptions};
 
 const CONTAINERS: usize = 4;
 /// Longer than the 0.7 s by which the last of the containers was seen to follow the first on a loaded
@@ -30,7 +30,7 @@ async fn launches_into_one_subnet_on_separate_containers_make_one_vpc_read_and_o
     let through = sb.sdk.to_builder().endpoint_url(&overlay.endpoint).build();
     let mut events = Vec::new();
     for id in &ids {
-        events.push(reported_now(sb.launch_event(id).await));
+        events.push(reported_now(&sb.launch_event(id).await));
     }
     overlay.calls.take();
     // The shared VPC read is made to take longer than the containers' way to it (seen up to 0.7 s apart):
@@ -149,7 +149,7 @@ async fn the_records_of_one_batch_read_their_nodegroup_and_node_role_once_betwee
 async fn a_vpc_read_lease_asked_for_during_admission_and_not_needed_is_given_back() {
     let (sb, overlay) = Sandbox::with_cluster_access(WorldOptions::open_network(), alert()).await;
     let ids = sb.world.nodegroup_instance_ids().await.expect("instances");
-    let event = reported_now(sb.launch_event(&ids[0]).await);
+    let event = reported_now(&sb.launch_event(&ids[0]).await);
     overlay.calls.take();
 
     let report = sb.invoke_ok(event).await;

@@ -333,15 +333,3 @@ pub async fn nothing_written(sb: &Sandbox, instance: &str, routes_before: &[Stri
         "instance recycled"
     );
 }
-
-/// `event` as EventBridge delivers it the moment the instance launched: its `time` is now. A launch
-/// reported that soon asks for its VPC read's lease during admission (its node cannot have registered
-/// yet); one reported later does not. Tests that count calls set the time, so the count does not depend
-/// on how long the world took to build.
-pub fn reported_now(mut event: Value) -> Value {
-    let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now())
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .expect("now in RFC 3339");
-    event["time"] = Value::String(now);
-    event
-}

@@ -137,7 +137,8 @@ impl Contenders<'_> {
         samples.ours_init.push(ms(init));
         self.claims.forget().await?;
         self.proxy.take();
-        let run = cold_run(&self.ours, &self.ours_env, self.event.clone()).await?;
+        let event = crate::world::reported_now(&self.event);
+        let run = cold_run(&self.ours, &self.ours_env, event).await?;
         let tally: Tally = self.proxy.take();
         // The next run starts with EC2's read bucket as full as this one found it.
         tokio::time::sleep(tally.ec2_refill_time()).await;

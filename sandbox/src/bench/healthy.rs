@@ -18,7 +18,7 @@ use super::seed::join;
 use super::stats::ms;
 use crate::kube::FakeKube;
 use crate::moto::Moto;
-use crate::world::{NewSubnetRouting, World, WorldOptions};
+use crate::world::{reported_now, NewSubnetRouting, World, WorldOptions};
 use crate::Error;
 
 pub async fn run(
@@ -115,7 +115,7 @@ async fn direct_launches(
         .into_iter()
         .zip(ids)
     {
-        payloads.push((label, world.launch_event(id).await?));
+        payloads.push((label, reported_now(&world.launch_event(id).await?)));
     }
     let heading = "healthy launch, direct (the fake kubelet registered it at once)";
     one_by_one(f, heading, payloads, proxy).await

@@ -15,7 +15,7 @@ use super::stats::{median, ms, percentile};
 use crate::kube::FakeKube;
 use crate::moto::Moto;
 use crate::util::Context;
-use crate::world::World;
+use crate::world::{reported_now, World};
 use crate::Error;
 
 pub struct Seed {
@@ -121,14 +121,14 @@ pub async fn warm_container(
     seed.claims.forget().await?;
     proxy.take();
     let mut f = Function::start(binary, &seed.env).await?;
-    let first = f.invoke(seed.event.clone()).await?;
+    let first = f.invoke(reported_now(&seed.event)).await?;
     let first_tally = proxy.take();
     tokio::time::sleep(first_tally.ec2_refill_time()).await;
     let mut w = Warm::default();
     for _ in 0..warm {
         seed.claims.forget().await?;
         proxy.take();
-        let r = f.invoke(seed.event.clone()).await?;
+        let r = f.invoke(reported_now(&seed.event)).await?;
         if r.outcome() != "diagnosed" || !r.notified() {
             f.stop().await;
             let outcome = r.outcome();

@@ -38,6 +38,7 @@ use crate::Error;
 pub use accounts::{Central, MEMBER_ROLE_NAME};
 pub use dual_stack::{IPV6_ANYWHERE, RESTRICTED_IPV4_CIDR};
 pub use ec2::{route_destination, route_target};
+pub use event::reported_now;
 pub use identity::{NODE_POLICIES, NODE_PROFILE_NAME, NODE_ROLE_NAME};
 pub use nodes::Launcher;
 
