@@ -58,6 +58,10 @@ pub struct Samples {
     /// TLS handshakes while the first event was handled.
     pub ours_handshakes: Vec<usize>,
     pub ours_calls: Vec<usize>,
+    /// The longest chain of sequential AWS calls before the first event's report.
+    pub ours_chain_before_report: Vec<usize>,
+    /// Its calls, for a human.
+    pub ours_chain_before_report_ops: Vec<String>,
     pub hello_init: Vec<f64>,
     pub hello_first_event: Vec<f64>,
     pub python_init: Vec<f64>,
@@ -147,6 +151,13 @@ impl Contenders<'_> {
         samples.ours_cold.push(ms(run.cold));
         samples.ours_handshakes.push(tally.handshakes_total());
         samples.ours_calls.push(tally.calls_total());
+        let before = super::chain::before_report(&tally.spans);
+        samples
+            .ours_chain_before_report
+            .push(super::chain::longest_chain(&before));
+        samples
+            .ours_chain_before_report_ops
+            .push(super::chain::describe(&super::chain::chain(&before)));
         Ok(())
     }
 
@@ -185,6 +196,8 @@ impl Samples {
                 "cold_ms": self.ours_cold,
                 "handshakes_first_event": self.ours_handshakes,
                 "aws_calls_first_event": self.ours_calls,
+                "longest_chain_before_report_first_event": self.ours_chain_before_report,
+                "longest_chain_before_report_first_event_ops": self.ours_chain_before_report_ops,
                 "median_init_ms": ours,
                 "min_init_ms": min(&self.ours_init),
                 "init_with_bundle_ms": self.ours_init_with_bundle,
