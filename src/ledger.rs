@@ -21,9 +21,10 @@ pub enum Admit {
     Tripped { count: usize, rearms_at: i64 },
 }
 
-/// A remediation recorded this far ahead of `now` still counts: another container's clock, or its `now`
-/// taken after this one's while this one waited for the store. (Dropping those let a fourth recycle past
-/// a limit of 3: `make bench`'s scale-out, whose containers share one clock, saw it once in 24 runs.)
+/// A remediation recorded this far ahead of `now` still counts: another container's clock is ahead, or
+/// its `now` was taken after this one's while this one waited for the store. Dropping those undercounts
+/// the window, and the write that follows erases them. (`make bench`'s scale-out once recycled 4
+/// instances against a limit of 3, in 24 runs; this is the one way found for the breaker to let that by.)
 const CLOCK_AHEAD_SECONDS: i64 = 300;
 
 /// At most `max` remediations per group in any hour.

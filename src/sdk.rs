@@ -174,6 +174,23 @@ mod tests {
         }
     }
 
+    /// An SDK configuration over `http` (to `endpoint`, if given), with static test credentials and no
+    /// retries.
+    fn test_sdk(http: SharedHttpClient, endpoint: Option<&str>) -> SdkConfig {
+        let mut sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-west-2"))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new("AKID", "secret", None, None, "test"),
+                ),
+            )
+            .retry_config(RetryConfig::disabled())
+            .http_client(http);
+        sdk.set_endpoint_url(endpoint.map(String::from));
+        sdk.build()
+    }
+
     /// Builds the function's clients over `http`; how many times the real client was validated.
     fn validations_building_the_clients(wrap: bool) -> usize {
         let validations = Arc::new(AtomicUsize::new(0));
@@ -188,16 +205,7 @@ mod tests {
             }),
             false => counting,
         };
-        let sdk = SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-west-2"))
-            .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(
-                    aws_credential_types::Credentials::new("AKID", "secret", None, None, "test"),
-                ),
-            )
-            .http_client(http)
-            .build();
+        let sdk = test_sdk(http, None);
         assert!(crate::Clients::new(&sdk).is_ok());
         validations.load(Ordering::SeqCst)
     }
@@ -214,18 +222,7 @@ mod tests {
 
     /// An SNS call over `http` to `endpoint`: did it get an answer, or fail to connect (and why)?
     async fn sns_call(http: SharedHttpClient, endpoint: &str) -> Result<(), String> {
-        let sdk = SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(aws_config::Region::new("eu-west-1"))
-            .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(
-                    aws_credential_types::Credentials::new("AKID", "secret", None, None, "test"),
-                ),
-            )
-            .endpoint_url(endpoint)
-            .retry_config(RetryConfig::disabled())
-            .http_client(http)
-            .build();
+        let sdk = test_sdk(http, Some(endpoint));
         match aws_sdk_sns::Client::new(&sdk).list_topics().send().await {
             Err(e @ aws_sdk_sns::error::SdkError::DispatchFailure(_)) => Err(format!(
                 "{:?}",
