@@ -64,6 +64,7 @@ impl AwsOverlay {
         let (log, delays) = (calls.clone(), slow.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                crate::util::no_delay(&client);
                 let (upstream, access) = (upstream.clone(), access.clone());
                 let (log, delays) = (log.clone(), delays.clone());
                 tokio::spawn(async move {
@@ -338,6 +339,7 @@ fn json_error(status: u16, code: &str, message: &str) -> Answer {
 /// Sends the request to moto and reads the whole answer.
 async fn forward(upstream: &str, r: &Request) -> Result<Vec<u8>, Error> {
     let mut up = TcpStream::connect(upstream).await?;
+    crate::util::no_delay(&up);
     up.write_all(close_head(&r.head).as_bytes()).await?;
     up.write_all(&r.body).await?;
     let mut response = Vec::new();

@@ -62,6 +62,8 @@ pub struct Samples {
     pub ours_chain_before_report: Vec<usize>,
     /// Its calls, for a human.
     pub ours_chain_before_report_ops: Vec<String>,
+    /// Every call of the first event, when it started and was answered (`chain::timeline`).
+    pub ours_first_event_calls: Vec<Value>,
     pub hello_init: Vec<f64>,
     pub hello_first_event: Vec<f64>,
     pub python_init: Vec<f64>,
@@ -158,6 +160,9 @@ impl Contenders<'_> {
         samples
             .ours_chain_before_report_ops
             .push(super::chain::describe(&super::chain::chain(&before)));
+        samples
+            .ours_first_event_calls
+            .push(super::chain::timeline(&tally.spans));
         Ok(())
     }
 
@@ -198,6 +203,7 @@ impl Samples {
                 "aws_calls_first_event": self.ours_calls,
                 "longest_chain_before_report_first_event": self.ours_chain_before_report,
                 "longest_chain_before_report_first_event_ops": self.ours_chain_before_report_ops,
+                "first_event_calls": self.ours_first_event_calls,
                 "median_init_ms": ours,
                 "min_init_ms": min(&self.ours_init),
                 "init_with_bundle_ms": self.ours_init_with_bundle,

@@ -9,6 +9,11 @@ pub struct Span {
     pub start: Instant,
     pub end: Instant,
     pub op: String,
+    /// The first call on its connection (its span starts when the client connected). A later call on a
+    /// kept-alive connection can only start once the one before it was answered, and an HTTP client whose
+    /// new connection is slower to come up than another call's answer sends on the connection that answer
+    /// frees: a call issued beside another then shows as following it.
+    pub new_connection: bool,
 }
 
 /// The length of the longest chain (`chain`).
@@ -59,6 +64,29 @@ pub fn before_report(spans: &[Span]) -> Vec<Span> {
         .collect()
 }
 
+/// Every call as `[operation, started, answered, connection]`, in milliseconds after the first call
+/// started, in the order they started, `connection` being `new` or `reused`: what the chain was measured
+/// from, for a human to check it against.
+pub fn timeline(spans: &[Span]) -> serde_json::Value {
+    let Some(t0) = spans.iter().map(|s| s.start).min() else {
+        return serde_json::Value::Array(Vec::new());
+    };
+    let ms = |t: Instant| (t - t0).as_secs_f64() * 1000.0;
+    let mut sorted: Vec<&Span> = spans.iter().collect();
+    sorted.sort_by_key(|s| s.start);
+    sorted
+        .iter()
+        .map(|s| {
+            let connection = if s.new_connection { "new" } else { "reused" };
+            serde_json::json!([s.op, round(ms(s.start)), round(ms(s.end)), connection])
+        })
+        .collect()
+}
+
+fn round(ms: f64) -> f64 {
+    (ms * 10.0).round() / 10.0
+}
+
 /// `a → b → c`: the chain's operations, for a human.
 pub fn describe(chain: &[&Span]) -> String {
     chain
@@ -82,6 +110,7 @@ mod tests {
             start: at(t0, from),
             end: at(t0, to),
             op: op.to_string(),
+            new_connection: false,
         }
     }
 
@@ -132,6 +161,19 @@ mod tests {
             1
         );
         assert_eq!(longest_chain(&[]), 0);
+    }
+
+    #[test]
+    fn the_timeline_lists_calls_in_the_order_they_started_from_the_first() {
+        let t0 = Instant::now();
+        let mut first = span(t0, (5, 6), "a");
+        first.new_connection = true;
+        let spans = [span(t0, (7, 9), "b"), first];
+        assert_eq!(
+            timeline(&spans),
+            serde_json::json!([["a", 0.0, 1.0, "new"], ["b", 2.0, 4.0, "reused"]])
+        );
+        assert_eq!(timeline(&[]), serde_json::json!([]));
     }
 
     #[test]

@@ -182,6 +182,7 @@ async fn accept(
     service: &'static str,
 ) {
     while let Ok((tcp, _)) = listener.accept().await {
+        crate::util::no_delay(&tcp);
         let (acceptor, shared) = (acceptor.clone(), shared.clone());
         // The client started its first call on this connection when it connected, not when the
         // handshake let the request through: that call's span starts here.
@@ -213,7 +214,10 @@ async fn handle(
     req: Request<Incoming>,
     connected: Option<Instant>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let received = connected.unwrap_or_else(Instant::now);
+    let received = Received {
+        at: connected.unwrap_or_else(Instant::now),
+        new_connection: connected.is_some(),
+    };
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
@@ -273,14 +277,22 @@ enum Outcome {
     Answered(u16),
 }
 
-fn record(shared: &Shared, op: &str, outcome: Outcome, received: Instant, write: Option<String>) {
+/// When a call started, and whether it was its connection's first.
+#[derive(Clone, Copy)]
+struct Received {
+    at: Instant,
+    new_connection: bool,
+}
+
+fn record(shared: &Shared, op: &str, outcome: Outcome, received: Received, write: Option<String>) {
     let Ok(mut t) = shared.tally.lock() else {
         return;
     };
     t.spans.push(super::chain::Span {
-        start: received,
+        start: received.at,
         end: Instant::now(),
         op: op.to_owned(),
+        new_connection: received.new_connection,
     });
     match outcome {
         Outcome::Throttled => *t.throttled.entry(op.to_owned()).or_default() += 1,
@@ -344,6 +356,7 @@ async fn forward(
     let tcp = TcpStream::connect(upstream)
         .await
         .context("connect to moto")?;
+    crate::util::no_delay(&tcp);
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
         .await
         .context("HTTP to moto")?;

@@ -81,6 +81,7 @@ impl RuntimeApi {
         let port = listener.local_addr()?.port();
         let server = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
+                crate::util::no_delay(&tcp);
                 let state = state.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| route(state.clone(), req));

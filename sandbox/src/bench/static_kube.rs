@@ -52,6 +52,7 @@ impl StaticKube {
         let counter = requests.clone();
         let server = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
+                crate::util::no_delay(&tcp);
                 let (acceptor, counter) = (acceptor.clone(), counter.clone());
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {

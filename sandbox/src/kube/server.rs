@@ -51,7 +51,10 @@ pub(super) async fn serve(
 ) {
     loop {
         let tcp = match listener.accept().await {
-            Ok((tcp, _)) => tcp,
+            Ok((tcp, _)) => {
+                crate::util::no_delay(&tcp);
+                tcp
+            }
             Err(_) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
