@@ -12,9 +12,9 @@ use crate::Error;
 
 /// Sends what is written at once (`TCP_NODELAY`), as the servers this sandbox stands in for do (Go's
 /// net/http, which the Kubernetes API server and Lambda's Runtime API are built on, sets it on every
-/// connection; so does the AWS SDK's client). Without it, a response written in two pieces (headers, then
-/// body, each its own TLS record) waits for the peer's delayed ACK: about 100 ms per Kubernetes GET on
-/// this loopback, measured. A socket that refuses the option only loses that.
+/// connection; so does the AWS SDK's client). Without it, the second piece of a response written in two
+/// (headers, then body, each its own TLS record) may wait for the peer's delayed ACK. A socket that refuses
+/// the option only loses that.
 pub(crate) fn no_delay(tcp: &tokio::net::TcpStream) {
     if let Err(e) = tcp.set_nodelay(true) {
         eprintln!("sandbox: TCP_NODELAY not set: {e}");
