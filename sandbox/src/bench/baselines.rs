@@ -36,6 +36,8 @@ pub struct Contenders<'a> {
     pub proxy: &'a Proxy,
     /// Forgotten before each of our runs: each first event reports, as a new instance's would.
     pub claims: &'a super::seed::Claims,
+    /// The seed's Kubernetes API, whose answering time is part of each first event's handler time.
+    pub kube: &'a crate::kube::FakeKube,
 }
 
 /// One cold start through the Runtime API.
@@ -54,6 +56,8 @@ pub struct Samples {
     /// Started with the bench's `SSL_CERT_FILE`: the platform's store and the proxy's CA.
     pub ours_init_with_bundle: Vec<f64>,
     pub ours_first_event: Vec<f64>,
+    /// Of each first event's handler time, how long the fake Kubernetes API took to answer it.
+    pub ours_first_event_kube: Vec<f64>,
     pub ours_cold: Vec<f64>,
     /// TLS handshakes while the first event was handled.
     pub ours_handshakes: Vec<usize>,
@@ -144,12 +148,15 @@ impl Contenders<'_> {
         self.claims.forget().await?;
         self.proxy.take();
         let event = crate::world::reported_now(&self.event);
+        let kube_before = self.kube.time_answering();
         let run = cold_run(&self.ours, &self.ours_env, event).await?;
+        let kube = self.kube.time_answering().saturating_sub(kube_before);
         let tally: Tally = self.proxy.take();
         // The next run starts with EC2's read bucket as full as this one found it.
         tokio::time::sleep(tally.ec2_refill_time()).await;
         samples.ours_init_with_bundle.push(ms(run.init));
         samples.ours_first_event.push(ms(run.first.handler_time()));
+        samples.ours_first_event_kube.push(ms(kube));
         samples.ours_cold.push(ms(run.cold));
         samples.ours_handshakes.push(tally.handshakes_total());
         samples.ours_calls.push(tally.calls_total());
@@ -198,6 +205,7 @@ impl Samples {
             "ours": {
                 "init_ms": self.ours_init,
                 "first_event_ms": self.ours_first_event,
+                "first_event_kubernetes_api_ms": self.ours_first_event_kube,
                 "cold_ms": self.ours_cold,
                 "handshakes_first_event": self.ours_handshakes,
                 "aws_calls_first_event": self.ours_calls,

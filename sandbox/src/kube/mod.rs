@@ -23,9 +23,9 @@ mod views;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
 use tokio::sync::Mutex;
@@ -106,6 +106,7 @@ impl FakeKube {
             nodes: Mutex::new(BTreeMap::new()),
             refuse: AtomicU16::new(0),
             requests: AtomicUsize::new(0),
+            answering_us: AtomicU64::new(0),
             verbose: AtomicBool::new(false),
             bootstrap_gives_up: AtomicBool::new(false),
             gave_up: Mutex::new(Default::default()),
@@ -135,6 +136,12 @@ impl FakeKube {
         self.shared
             .refuse
             .store(status.unwrap_or(0), Ordering::SeqCst);
+    }
+
+    /// How long this server has spent answering requests so far (the kubelet simulator's reads included),
+    /// however many were answered at once.
+    pub fn time_answering(&self) -> Duration {
+        Duration::from_micros(self.shared.answering_us.load(Ordering::SeqCst))
     }
 
     /// Authenticated API requests served so far (refused ones included; 401s are not counted).
