@@ -10,9 +10,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::Error;
 
-/// Sends what is written at once (`TCP_NODELAY`), as the servers this sandbox stands in for do (Go's
-/// net/http, which the Kubernetes API server and Lambda's Runtime API are built on, sets it on every
-/// connection; so does the AWS SDK's client). Without it, the second piece of a response written in two
+/// Sends what is written at once (`TCP_NODELAY`), as the servers this sandbox stands in for do (Go sets it
+/// on every TCP connection, and the Kubernetes API server and AWS's Lambda Runtime Interface Emulator are
+/// Go programs; the AWS SDK's client sets it too). Without it, the second piece of a response written in two
 /// (headers, then body, each its own TLS record) may wait for the peer's delayed ACK. A socket that refuses
 /// the option only loses that.
 pub(crate) fn no_delay(tcp: &tokio::net::TcpStream) {
