@@ -60,7 +60,7 @@ clippy: toolchain
 unit:
 	cargo test --workspace --locked --lib --bins
 
-# `cargo test` starts one moto server per test binary (sandbox::moto) unless MOTO_ENDPOINT is set;
+# `cargo test` starts one moto server per test process (sandbox::moto) unless MOTO_ENDPOINT is set;
 # `make test` (scripts/run_tests.py) starts one per job slot and passes it on.
 .PHONY: integration
 integration: $(STAMP)

@@ -1,21 +1,25 @@
 #!/usr/bin/env python3
 """Runs the workspace's compiled test binaries, JOBS at a time (default 2), as `cargo test` would run them
-one after another: from their package's directory, with CARGO_MANIFEST_DIR set. Most of an integration-test
-binary's time is moto's (one Python process), so two side by side keep two cores busy.
+one after another: from their package's directory, with CARGO_MANIFEST_DIR set. Each package has one
+integration-test binary (tests/integration.rs, one module per subject, compiled once); it runs here as one
+job per module, each in a process of its own with only that module's tests (`--exact`), so the modules run
+side by side as separate binaries did. Most of an integration test's time is moto's (one Python process),
+so two jobs side by side keep two cores busy.
 
 Each of the JOBS slots has its own moto server (sandbox/moto_server.py, on a free loopback port), which the
-binaries run in that slot use one after another through MOTO_ENDPOINT: a new moto spends seconds of its one
+jobs run in that slot use one after another through MOTO_ENDPOINT: a new moto spends seconds of its one
 core importing itself and loading each service's model before it answers quickly, and every test works in
-accounts of its own, so a binary finds nothing of the one before it. A slot whose server has died gets a new
-one; a server that cannot start leaves its binaries to start their own, as `cargo test` does. With
-MOTO_ENDPOINT already set, every binary uses that server instead. Each binary still starts its own fake
+accounts of its own, so a job finds nothing of the one before it. A slot whose server has died gets a new
+one; a server that cannot start leaves its jobs to start their own, as `cargo test` does. With
+MOTO_ENDPOINT already set, every job uses that server instead. Each job still starts its own fake
 Kubernetes API.
 
-Prints each binary's whole output as it finishes, under the same `Running` line cargo prints (one
-binary's output is never interleaved with another's), then runs the doc tests, then the total of tests
-passed; exits non-zero if any binary or doc test failed, or no binary was found. Compiles nothing
+Prints each job's whole output as it finishes, under the `Running` line cargo prints for its binary and
+the module's name (one job's output is never interleaved with another's), then runs the doc tests, then
+the total of tests passed; exits non-zero if any job or doc test failed, or no binary was found. Compiles nothing
 that `cargo test --no-run` has not compiled already.
-Arguments after the options go to every test binary (e.g. a name filter).
+Arguments after the options go to every test binary (e.g. a name filter); with them, a binary runs
+whole, as one job.
 
 Usage: scripts/run_tests.py [--jobs N] [-- test-binary arguments]
 """
@@ -79,17 +83,45 @@ def package_name(package_id):
     return source.rstrip("/").rsplit("/", 1)[-1]
 
 
-def run(binary, args, servers):
-    """Runs one binary with a moto server of its own for as long as it runs."""
-    label, exe, package_dir, _ = binary
+def jobs_of(binary, args):
+    """(label, executable, package directory, running line, arguments): an integration-test binary as one
+    job per module (its tests' names before the first `::`), any other binary, or any binary given
+    arguments, as one job."""
+    label, exe, package_dir, line = binary
+    if args or not label.split(": ", 1)[1].startswith("test "):
+        return [(label, exe, package_dir, line, args)]
+    listed = subprocess.run(
+        [exe, "--list", "--format", "terse"],
+        cwd=package_dir,
+        env=dict(os.environ, CARGO_MANIFEST_DIR=str(package_dir)),
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    ).stdout
+    modules = {}
+    for entry in listed.splitlines():
+        name, _, kind = entry.rpartition(": ")
+        if kind == "test":
+            modules.setdefault(name.split("::", 1)[0], []).append(name)
+    if not modules:
+        return [(label, exe, package_dir, line, args)]
+    return [
+        (f"{label} ({module})", exe, package_dir, f"{line} [{module}]", ["--exact", *names])
+        for module, names in sorted(modules.items())
+    ]
+
+
+def run(job, servers):
+    """Runs one job with a moto server of its own for as long as it runs."""
+    label, exe, package_dir, _, args = job
     server = servers.get()
     try:
         env = dict(os.environ, CARGO_MANIFEST_DIR=str(package_dir))
         try:
             env["MOTO_ENDPOINT"] = server.endpoint()
         except (OSError, RuntimeError) as e:
-            # The binary runs without one: a unit-test binary needs none, and an integration-test binary
-            # then starts its own, or says why it cannot.
+            # The job runs without one: a unit-test binary needs none, and an integration test then
+            # starts its own, or says why it cannot.
             print(f"(no shared moto server for {label}: {e})", flush=True)
         started = time.monotonic()
         done = subprocess.run(
@@ -180,7 +212,7 @@ def summary(output):
 
 def main(argv):
     parser = argparse.ArgumentParser(description="Runs the workspace's test binaries side by side.")
-    parser.add_argument("--jobs", type=int, default=2, help="binaries at a time (default 2)")
+    parser.add_argument("--jobs", type=int, default=2, help="jobs at a time (default 2)")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="after --: arguments for every binary")
     options = parser.parse_args(argv)
     jobs = max(1, options.jobs)
@@ -189,6 +221,7 @@ def main(argv):
     if not binaries:
         print("no test binaries found", file=sys.stderr)
         return 1
+    jobs_to_run = [job for binary in binaries for job in jobs_of(binary, argv)]
     started = time.monotonic()
     failed, passed = [], 0
     given = os.environ.get("MOTO_ENDPOINT")
@@ -197,7 +230,7 @@ def main(argv):
         servers.put(MotoServer(given))
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(run, b, argv, servers): b[3] for b in binaries}
+            futures = {pool.submit(run, job, servers): job[3] for job in jobs_to_run}
             for future in as_completed(futures):
                 label, code, output, seconds = future.result()
                 print(f"{futures[future]}\n{output.rstrip()}\n", flush=True)
@@ -212,7 +245,7 @@ def main(argv):
             servers.get().stop()
     total = time.monotonic() - started
     if failed:
-        print(f"{len(failed)} of {len(binaries)} test binaries failed: {', '.join(failed)}", file=sys.stderr)
+        print(f"{len(failed)} of {len(jobs_to_run)} test jobs failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     # Doc tests are not binaries of their own: rustdoc runs them (none today; seconds either way).
     print("     Doc-tests (cargo test --doc)", flush=True)
@@ -220,7 +253,7 @@ def main(argv):
     if doc != 0:
         print("the doc tests failed", file=sys.stderr)
         return doc
-    print(f"    {passed} tests in {len(binaries)} test binaries passed, {jobs} binaries at a time, in {total:.0f} s")
+    print(f"    {passed} tests in {len(binaries)} test binaries ({len(jobs_to_run)} jobs) passed, {jobs} jobs at a time, in {total:.0f} s")
     return 0
 
 if __name__ == "__main__":

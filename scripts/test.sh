@@ -52,9 +52,10 @@ if [ -n "$venv_pid" ]; then
 fi
 
 step "Unit and integration tests: the real handler against moto and the fake Kubernetes API (1 to 2 min)"
-# The test binaries two at a time, each slot with one moto server that its binaries share in turn, each
-# binary with its own fake Kubernetes API: most of their time is moto's (one Python process per slot), so two
-# keep both cores busy. More at once made a lease-timing test fail on 2 cores (4 at a time, once).
+# The tests two jobs at a time (a job per integration-test module or unit-test binary), each slot with one
+# moto server that its jobs share in turn, each job with its own fake Kubernetes API: most of their time is
+# moto's (one Python process per slot), so two keep both cores busy. More at once made a lease-timing test
+# fail on 2 cores (4 at a time, once).
 python3 scripts/run_tests.py --jobs "${TEST_JOBS:-2}"
 took
 

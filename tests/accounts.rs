@@ -3,7 +3,7 @@
 //! forwarded to the central bus, so its `account` is the member's — through the member role. moto keeps
 //! the accounts apart, so a read or write made with the wrong credentials finds nothing.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! instances with the same cause are reported once, as one incident. And as one container runs an SQS
 //! batch of such launches: the reads about their cluster, nodegroup and node role are made once.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

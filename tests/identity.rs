@@ -5,7 +5,7 @@
 //! `ClusterAccess` the kubelet simulator decides with. Each test asserts the codes, the evidence, and
 //! that nothing was written.
 
-mod common;
+use crate::common;
 
 use common::{codes, diagnose, finding, nothing_written, remediate, Sandbox};
 use sandbox::access::AwsAuth;

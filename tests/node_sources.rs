@@ -3,7 +3,7 @@
 //! that are nobody's node, whose cost is measured. The real handler against moto and the fake Kubernetes
 //! API, one fresh account per test.
 
-mod common;
+use crate::common;
 
 use std::time::Instant;
 

@@ -2,7 +2,7 @@
 //! with the real handler in remediate mode. Each test asserts the codes, the evidence, and that nothing
 //! was written where nothing may be written.
 
-mod common;
+use crate::common;
 
 use common::{codes, diagnose, finding, nothing_written, remediate, Sandbox};
 use sandbox::world::WorldOptions;

@@ -1,7 +1,7 @@
 //! Never do damage twice: duplicates, retries after a partial success, a reverting actor and the loop
 //! breaker, against moto with the real handler in remediate mode.
 
-mod common;
+use crate::common;
 
 use common::{remediate, sqs_event, Sandbox};
 use eks_node_join_remediator::Config;

@@ -1,6 +1,6 @@
 //! The real handler and AWS SDK against moto and the fake Kubernetes API: one fresh account per test.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
