@@ -21,7 +21,21 @@ use crate::triage::Trigger;
 
 pub async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
     let deadline = lambda_deadline(event.context.deadline);
-    match parse_input(event.payload) {
+    // Boxed: the pipeline's future is deep (past the compiler's layout depth limit unboxed).
+    let answer = Box::pin(answer(app.clone(), event.payload, deadline)).await;
+    // The writes the events started off their paths end before the invocation answers (`settle`).
+    if let Some(state) = &app.state {
+        state.settle(deadline).await;
+    }
+    answer
+}
+
+async fn answer(
+    app: Arc<App>,
+    payload: Value,
+    deadline: Option<Instant>,
+) -> Result<Value, Diagnostic> {
+    match parse_input(payload) {
         Err(e) => {
             let report = EventReport::failed(&e);
             log_report(&report);

@@ -3,6 +3,11 @@
 //! routes this function wrote. Conditional writes make each of them safe under concurrency.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -45,6 +50,8 @@ pub struct StateStore {
     table: String,
     /// Put before every key: the events of another account or Region keep their own (`scope`).
     prefix: String,
+    /// The writes started off an event's path (`write_off_path`), shared by every scoped copy.
+    off_path: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 fn s(v: &str) -> AttributeValue {
@@ -69,6 +76,7 @@ impl StateStore {
             client,
             table,
             prefix: String::new(),
+            off_path: Arc::default(),
         }
     }
 
@@ -78,7 +86,43 @@ impl StateStore {
             client: self.client.clone(),
             table: self.table.clone(),
             prefix: prefix.to_string(),
+            off_path: self.off_path.clone(),
         }
+    }
+
+    /// Starts `write` beside the event that asks for it, which goes on without waiting; the
+    /// invocation waits for it before it answers (`settle`). Lambda freezes a container once its
+    /// invocation has answered, so a write still in flight then would be left until the container
+    /// thaws, if it ever does.
+    pub fn write_off_path(&self, write: impl Future<Output = ()> + Send + 'static) {
+        let task = tokio::spawn(write);
+        match self.off_path.lock() {
+            Ok(mut pending) => pending.push(task),
+            Err(_) => tracing::warn!("a write off the event's path is not tracked; it runs on"),
+        }
+    }
+
+    /// Waits for the writes started off the events' paths, until `deadline`: how many of them ended.
+    pub async fn settle(&self, deadline: Option<Instant>) -> usize {
+        let pending = match self.off_path.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending),
+            Err(_) => Vec::new(),
+        };
+        let mut ended = 0;
+        for task in pending {
+            let waited = match deadline {
+                Some(at) => tokio::time::timeout_at(at, task).await.ok(),
+                None => Some(task.await),
+            };
+            match waited {
+                Some(Ok(())) => ended += 1,
+                Some(Err(e)) => tracing::warn!(error = %e, "a write off the event's path failed"),
+                None => {
+                    tracing::warn!("a write off the event's path was still running at the deadline")
+                }
+            }
+        }
+        ended
     }
 
     fn key(&self, key: &str) -> AttributeValue {
@@ -472,11 +516,15 @@ mod tests {
     }
 
     async fn store_against(server: &FaultServer) -> StateStore {
+        store_at(&server.endpoint)
+    }
+
+    fn store_at(endpoint: &str) -> StateStore {
         let sdk = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .http_client(sandbox::moto::http_client())
             .region(aws_config::Region::new("us-west-2"))
-            .endpoint_url(&server.endpoint)
+            .endpoint_url(endpoint)
             .credentials_provider(
                 aws_credential_types::provider::SharedCredentialsProvider::new(
                     aws_credential_types::Credentials::new("AKID", "secret", None, None, "test"),
@@ -484,6 +532,43 @@ mod tests {
             )
             .build();
         StateStore::new(aws_sdk_dynamodb::Client::new(&sdk), "state".into())
+    }
+
+    /// A shared VPC read's store, started off the event's path by a scoped copy of the store.
+    fn store_off_path(store: &StateStore) {
+        let scoped = store.scoped("member/");
+        let writer = scoped.clone();
+        scoped.write_off_path(async move {
+            let stored = writer
+                .store_reads("reads#vpc-1", "t", (1, 2), "{}".into())
+                .await;
+            assert!(stored.is_ok(), "{stored:?}");
+        });
+    }
+
+    #[tokio::test]
+    async fn a_write_started_off_an_events_path_has_ended_when_the_invocation_settles() {
+        let server = FaultServer::json_by_target(&[("UpdateItem", 200, "{}")])
+            .await
+            .expect("fault server");
+        let store = store_against(&server).await;
+        store_off_path(&store);
+        assert_eq!(store.settle(None).await, 1, "the write was waited for");
+        assert_eq!(server.hits_for("UpdateItem"), 1, "and made");
+        assert_eq!(store.settle(None).await, 0, "and is not waited for again");
+    }
+
+    #[tokio::test]
+    async fn settling_stops_waiting_for_a_write_at_the_deadline() {
+        let server = sandbox::fault::HangServer::start()
+            .await
+            .expect("hang server");
+        let store = store_at(&server.endpoint);
+        store_off_path(&store);
+        let deadline = Instant::now() + std::time::Duration::from_millis(300);
+        assert_eq!(store.settle(Some(deadline)).await, 0, "nothing ended");
+        assert!(Instant::now() < deadline + std::time::Duration::from_secs(1));
+        assert!(server.connections() >= 1, "the write was under way");
     }
 
     async fn pair_claim_answered(body: &str) -> Result<PairClaim> {

@@ -189,10 +189,10 @@ where
     match serde_json::to_string(&reads) {
         Ok(body) if body.len() <= LARGEST_STORED => {
             // Off this event's path: it goes on with the reads while the others get them.
-            let (state, key, token) = (state.clone(), key.to_string(), token.to_string());
+            let (store, key, token) = (state.clone(), key.to_string(), token.to_string());
             let at = (reads.taken_at_ms, done_ms);
-            tokio::spawn(async move {
-                if let Err(e) = state.store_reads(&key, &token, at, body).await {
+            state.write_off_path(async move {
+                if let Err(e) = store.store_reads(&key, &token, at, body).await {
                     tracing::warn!(error = %e, "could not share the VPC read; the others read for themselves");
                 }
             });
