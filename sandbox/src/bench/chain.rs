@@ -9,11 +9,33 @@ pub struct Span {
     pub start: Instant,
     pub end: Instant,
     pub op: String,
-    /// The first call on its connection (its span starts when the client connected). A later call on a
-    /// kept-alive connection can only start once the one before it was answered, and an HTTP client whose
-    /// new connection is slower to come up than another call's answer sends on the connection that answer
+    pub connection: Connection,
+    /// How long its connection's TLS handshake took, for the first call on a connection.
+    pub handshake: Option<std::time::Duration>,
+}
+
+/// How a call reached the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    /// On a connection opened for it: its span starts when the client connected.
+    New,
+    /// First on its connection, but long after the handshake: the connection was opened for a call
+    /// that went on another and waited idle in the client's pool. Its span starts when it arrived.
+    Idle,
+    /// On a kept-alive connection, after the call before it was answered. An HTTP client whose new
+    /// connection is slower to come up than another call's answer sends on the connection that answer
     /// frees: a call issued beside another then shows as following it.
-    pub new_connection: bool,
+    Reused,
+}
+
+impl Connection {
+    fn name(self) -> &'static str {
+        match self {
+            Connection::New => "new",
+            Connection::Idle => "idle",
+            Connection::Reused => "reused",
+        }
+    }
 }
 
 /// The length of the longest chain (`chain`).
@@ -64,9 +86,10 @@ pub fn before_report(spans: &[Span]) -> Vec<Span> {
         .collect()
 }
 
-/// Every call as `[operation, started, answered, connection]`, in milliseconds after the first call
-/// started, in the order they started, `connection` being `new` or `reused`: what the chain was measured
-/// from, for a human to check it against.
+/// Every call as `[operation, started, answered, connection, handshake]`, in milliseconds after the
+/// first call started, in the order they started, `connection` being `new`, `idle` or `reused`
+/// ([`Connection`]) and `handshake` how long the TLS handshake of a new or idle connection took: what
+/// the chain was measured from, for a human to check it against.
 pub fn timeline(spans: &[Span]) -> serde_json::Value {
     let Some(t0) = spans.iter().map(|s| s.start).min() else {
         return serde_json::Value::Array(Vec::new());
@@ -77,8 +100,10 @@ pub fn timeline(spans: &[Span]) -> serde_json::Value {
     sorted
         .iter()
         .map(|s| {
-            let connection = if s.new_connection { "new" } else { "reused" };
-            serde_json::json!([s.op, round(ms(s.start)), round(ms(s.end)), connection])
+            let connection = s.connection.name();
+            let handshake = s.handshake.map(|d| round(d.as_secs_f64() * 1000.0));
+            let (start, end) = (round(ms(s.start)), round(ms(s.end)));
+            serde_json::json!([s.op, start, end, connection, handshake])
         })
         .collect()
 }
@@ -110,7 +135,8 @@ mod tests {
             start: at(t0, from),
             end: at(t0, to),
             op: op.to_string(),
-            new_connection: false,
+            connection: Connection::Reused,
+            handshake: None,
         }
     }
 
@@ -167,11 +193,19 @@ mod tests {
     fn the_timeline_lists_calls_in_the_order_they_started_from_the_first() {
         let t0 = Instant::now();
         let mut first = span(t0, (5, 6), "a");
-        first.new_connection = true;
-        let spans = [span(t0, (7, 9), "b"), first];
+        first.connection = Connection::New;
+        first.handshake = Some(Duration::from_micros(2_345));
+        let mut idle = span(t0, (8, 10), "c");
+        idle.connection = Connection::Idle;
+        idle.handshake = Some(Duration::from_millis(3));
+        let spans = [span(t0, (7, 9), "b"), first, idle];
         assert_eq!(
             timeline(&spans),
-            serde_json::json!([["a", 0.0, 1.0, "new"], ["b", 2.0, 4.0, "reused"]])
+            serde_json::json!([
+                ["a", 0.0, 1.0, "new", 2.3],
+                ["b", 2.0, 4.0, "reused", null],
+                ["c", 3.0, 5.0, "idle", 3.0]
+            ])
         );
         assert_eq!(timeline(&[]), serde_json::json!([]));
     }

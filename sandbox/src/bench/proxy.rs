@@ -21,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use super::buckets::{request_limit_exceeded, ActionClass, Buckets, NON_MUTATING};
+use super::chain::Connection;
 use super::operation::{form_value, operation, Scope};
 use super::tls::ProxyTls;
 use crate::util::{random_uuid, Context};
@@ -184,18 +185,20 @@ async fn accept(
     while let Ok((tcp, _)) = listener.accept().await {
         crate::util::no_delay(&tcp);
         let (acceptor, shared) = (acceptor.clone(), shared.clone());
-        // The client started its first call on this connection when it connected, not when the
-        // handshake let the request through: that call's span starts here.
-        let connected = Arc::new(std::sync::Mutex::new(Some(Instant::now())));
+        let connected = Instant::now();
         tokio::spawn(async move {
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
+            let opened = Arc::new(std::sync::Mutex::new(Some(Opened {
+                connected,
+                handshaken: Instant::now(),
+            })));
             if let Ok(mut t) = shared.tally.lock() {
                 *t.handshakes.entry(service.to_owned()).or_default() += 1;
             }
             let handler = service_fn(move |req| {
-                let first = connected.lock().ok().and_then(|mut c| c.take());
+                let first = opened.lock().ok().and_then(|mut c| c.take());
                 handle(shared.clone(), service, req, first)
             });
             let _ = http1::Builder::new()
@@ -206,18 +209,45 @@ async fn accept(
     }
 }
 
-/// One call: named, throttled or forwarded, recorded. `connected`: when the client connected, for the
-/// first call on a connection.
+/// When a connection was opened and when its handshake ended.
+#[derive(Clone, Copy)]
+struct Opened {
+    connected: Instant,
+    handshaken: Instant,
+}
+
+/// A client sends the call that opened a connection as soon as the handshake is done; a first call that
+/// arrives later than this found the connection idle in the client's pool, opened for a call that went on
+/// another connection. Misjudged either way, a call starts later than it did, never earlier: the chain
+/// measured can only be longer.
+const SENT_WHEN_READY: Duration = Duration::from_millis(10);
+
+/// When a call started and how it came: the first call on a connection opened for it started when the
+/// client connected (not when the handshake let it through); any other when it arrived.
+fn received(opened: Option<Opened>, arrived: Instant) -> Received {
+    let (at, connection) = match opened {
+        Some(o) if arrived.saturating_duration_since(o.handshaken) <= SENT_WHEN_READY => {
+            (o.connected, Connection::New)
+        }
+        Some(_) => (arrived, Connection::Idle),
+        None => (arrived, Connection::Reused),
+    };
+    let handshake = opened.map(|o| o.handshaken.saturating_duration_since(o.connected));
+    Received {
+        at,
+        connection,
+        handshake,
+    }
+}
+
+/// One call: named, throttled or forwarded, recorded. `opened`: for the first call on a connection.
 async fn handle(
     shared: Arc<Shared>,
     listener: &'static str,
     req: Request<Incoming>,
-    connected: Option<Instant>,
+    opened: Option<Opened>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let received = Received {
-        at: connected.unwrap_or_else(Instant::now),
-        new_connection: connected.is_some(),
-    };
+    let received = received(opened, Instant::now());
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
@@ -277,11 +307,12 @@ enum Outcome {
     Answered(u16),
 }
 
-/// When a call started, and whether it was its connection's first.
+/// When a call started, and how it came.
 #[derive(Clone, Copy)]
 struct Received {
     at: Instant,
-    new_connection: bool,
+    connection: Connection,
+    handshake: Option<Duration>,
 }
 
 fn record(shared: &Shared, op: &str, outcome: Outcome, received: Received, write: Option<String>) {
@@ -292,7 +323,8 @@ fn record(shared: &Shared, op: &str, outcome: Outcome, received: Received, write
         start: received.at,
         end: Instant::now(),
         op: op.to_owned(),
-        new_connection: received.new_connection,
+        connection: received.connection,
+        handshake: received.handshake,
     });
     match outcome {
         Outcome::Throttled => *t.throttled.entry(op.to_owned()).or_default() += 1,
@@ -379,6 +411,33 @@ async fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_first_call_starts_at_the_connect_only_when_it_came_as_soon_as_the_handshake_was_done() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let opened = Some(Opened {
+            connected: t0,
+            handshaken: ms(20),
+        });
+        let opened_for_it = received(opened, ms(21));
+        assert_eq!(
+            (opened_for_it.at, opened_for_it.connection),
+            (t0, Connection::New)
+        );
+        assert_eq!(opened_for_it.handshake, Some(Duration::from_millis(20)));
+        let found_idle = received(opened, ms(60));
+        assert_eq!(
+            (found_idle.at, found_idle.connection),
+            (ms(60), Connection::Idle)
+        );
+        let kept_alive = received(None, ms(70));
+        assert_eq!(
+            (kept_alive.at, kept_alive.connection),
+            (ms(70), Connection::Reused)
+        );
+        assert_eq!(kept_alive.handshake, None);
+    }
 
     #[test]
     fn the_refill_time_counts_ec2_reads_answered_or_throttled_and_nothing_else() {
