@@ -94,12 +94,15 @@ def jobs_of(binary, args):
         [exe, "--list", "--format", "terse"],
         cwd=package_dir,
         env=dict(os.environ, CARGO_MANIFEST_DIR=str(package_dir)),
-        check=True,
         stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-    ).stdout
+    )
+    if listed.returncode != 0:
+        # Run whole: its failure is then reported as any failing binary's is.
+        return [(label, exe, package_dir, line, args)]
     modules = {}
-    for entry in listed.splitlines():
+    for entry in listed.stdout.splitlines():
         name, _, kind = entry.rpartition(": ")
         if kind == "test":
             modules.setdefault(name.split("::", 1)[0], []).append(name)

@@ -116,7 +116,9 @@ impl StateStore {
             };
             match waited {
                 Some(Ok(())) => ended += 1,
-                Some(Err(e)) => tracing::warn!(error = %e, "a write off the event's path failed"),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "a write off the event's path ended abnormally")
+                }
                 None => {
                     tracing::warn!("a write off the event's path was still running at the deadline")
                 }
