@@ -218,8 +218,9 @@ struct Opened {
 
 /// A client sends the call that opened a connection as soon as the handshake is done; a first call that
 /// arrives later than this found the connection idle in the client's pool, opened for a call that went on
-/// another connection. Misjudged either way, a call starts later than it did, never earlier: the chain
-/// measured can only be longer.
+/// another connection. A new connection's call misjudged idle is dated later than it started (the chain
+/// can only lengthen); a call that found the connection idle within this time of its handshake is dated
+/// from the connect, earlier than it started by at most this time plus the handshake.
 const SENT_WHEN_READY: Duration = Duration::from_millis(10);
 
 /// When a call started and how it came: the first call on a connection opened for it started when the
