@@ -1,7 +1,8 @@
 //! The crate's integration tests, one module per subject, compiled into one test binary: each file of
 //! `tests/` as a binary of its own compiled the shared harness (`common`) again and linked the AWS SDK
-//! again, about 7 s of CPU each on 2 cores. `make test` (scripts/run_tests.py) still runs each module
-//! in a process of its own, two at a time; `cargo test --test integration` runs them all in one.
+//! again, 4 to 7 s of compile each on 2 cores (cargo --timings). `make test` (scripts/run_tests.py)
+//! still runs each module in a process of its own, two at a time; `cargo test --test integration` runs
+//! them all in one.
 
 mod common;
 
