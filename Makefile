@@ -72,7 +72,8 @@ lint-template: $(STAMP)
 	cfn-lint template.yaml templates/member.yaml
 	sam validate --lint --template template.yaml
 
-# fmt, lint + compile in one pass, tests, template lint; the Python tools install meanwhile (scripts/test.sh).
+# fmt, lint + compile in one pass, tests; the Python tools install and the template linters run meanwhile
+# (scripts/test.sh).
 .PHONY: test
 test: toolchain
 	bash scripts/test.sh
