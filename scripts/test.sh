@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Everything `make test` checks, in the order that wastes the least time on a fresh machine:
 #   while Rust compiles, the Python tools install into .venv and then the template linters run, in the
-#   background (niced: they take the CPU the compile leaves, which is most of a core while aws-sdk-ec2
-#   compiles alone); the workspace is compiled once, through clippy-driver (lint and build in one pass, so
+#   background (niced, so they take only CPU the compile leaves; aws-sdk-ec2 compiles alone for minutes);
+#   the workspace is compiled once, through clippy-driver (lint and build in one pass, so
 #   the AWS SDK crates compile once, not once more for clippy's check mode); then the unit and integration
 #   tests (moto + the fake Kubernetes API). Each step prints what it does, roughly how long it takes on
 #   2 cores, and how long it took.
