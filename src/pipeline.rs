@@ -234,6 +234,8 @@ fn launched_at(a: &Admitted) -> i64 {
 /// Snapshot, then the pure rules. The cluster is read afresh in the snapshot when admission used a
 /// cached or old copy (its endpoint access and CIDRs are part of the diagnosis).
 async fn diagnose(app: &App, a: &Admitted) -> Result<Diagnosis> {
+    // A VPC read this event makes is stored for the burst once the event has its diagnosis.
+    let (hold, store_after) = crate::state::hold();
     let known = gather::Known {
         scope: a.scoped.reach.key_prefix(),
         instance: a.instance.clone(),
@@ -243,7 +245,10 @@ async fn diagnose(app: &App, a: &Admitted) -> Result<Diagnosis> {
         role: &a.role,
         nodegroup_name: a.target.nodegroup.as_deref(),
         group_subnets: a.group_subnets(),
-        lease_ahead: a.take_lease_ahead(),
+        burst: gather::BurstRead {
+            lease_ahead: a.take_lease_ahead(),
+            store_after,
+        },
     };
     // Boxed: a dozen concurrent SDK calls make a future too large for a 2 MiB worker-thread stack.
     let snapshot = Box::pin(gather::snapshot(
@@ -257,6 +262,7 @@ async fn diagnose(app: &App, a: &Admitted) -> Result<Diagnosis> {
     .await?;
     let started = std::time::Instant::now();
     let rules::Diagnosis { paths, findings } = rules::diagnose(&snapshot);
+    hold.let_go();
     let evaluated_us = started.elapsed().as_micros() as u64;
     tracing::info!(evaluated_us, findings = findings.len(), "diagnosed");
     Ok(Diagnosis {

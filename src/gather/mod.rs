@@ -17,7 +17,7 @@ use crate::context::{App, Clients};
 use crate::error::{Error, Result};
 use crate::kube::{KubeApi, KubeError};
 use crate::snapshot::*;
-use crate::state::StateStore;
+use crate::state::{StateStore, Until};
 use crate::target::TAG_KARPENTER_NODEPOOL;
 
 pub use identity::profile_role;
@@ -233,8 +233,16 @@ pub struct Known<'a> {
     pub role: &'a Readable<Option<ProfileRole>>,
     pub nodegroup_name: Option<&'a str>,
     pub group_subnets: Vec<String>,
+    pub burst: BurstRead,
+}
+
+/// How an event takes part in its burst's VPC read ([`shared`]).
+pub struct BurstRead {
     /// The lease on the VPC reads asked for during admission, if it was ([`LeaseAhead`]).
     pub lease_ahead: Option<LeaseAhead>,
+    /// When a VPC read this event makes may be stored for the other containers of the burst: once the
+    /// event has its diagnosis (`state::Hold`).
+    pub store_after: Until,
 }
 
 /// What names one VPC read, within a container and across the containers of a burst: the Region, the
@@ -275,7 +283,7 @@ pub async fn snapshot(
         role,
         nodegroup_name,
         group_subnets,
-        lease_ahead,
+        burst,
     } = known;
     let name = cluster.name.clone();
     let side = ClusterSide {
@@ -288,7 +296,7 @@ pub async fn snapshot(
     let vpc_reads_started = tokio::sync::Notify::new();
     // Boxed: a dozen concurrent SDK calls make a future too large for a 2 MiB worker-thread stack.
     let network = Box::pin(async {
-        let at = (&instance, name.as_str(), lease_ahead);
+        let at = (&instance, name.as_str(), burst);
         let read = shared_network(app, clients, state, at, &vpc_reads_started).await;
         vpc_reads_started.notify_one();
         read
@@ -320,9 +328,8 @@ pub async fn snapshot(
     Ok(snapshot)
 }
 
-/// Which VPC read an event needs (the instance, the cluster's name), and the lease it asked for ahead,
-/// if it did.
-type NetworkAt<'a> = (&'a Instance, &'a str, Option<LeaseAhead>);
+/// Which VPC read an event needs (the instance, the cluster's name), and how it takes part in the burst's.
+type NetworkAt<'a> = (&'a Instance, &'a str, BurstRead);
 
 /// The VPC reads around the instance, shared with the events of this container that need the same ones
 /// at the same time (the records of one SQS batch for one subnet make one read, not ten).
@@ -333,7 +340,7 @@ async fn shared_network(
     app: &App,
     clients: &Clients,
     state: Option<&StateStore>,
-    (instance, cluster, lease_ahead): NetworkAt<'_>,
+    (instance, cluster, burst): NetworkAt<'_>,
     started: &tokio::sync::Notify,
 ) -> Result<std::sync::Arc<network::Network>> {
     let (vpc, subnet) = (&instance.vpc_id, &instance.subnet_id);
@@ -342,12 +349,17 @@ async fn shared_network(
         started.notify_one();
         network::read(clients, vpc, subnet, cluster)
     };
+    let BurstRead {
+        lease_ahead,
+        store_after,
+    } = burst;
     let lease = std::sync::Mutex::new(lease_ahead);
     let take_lease = || lease.lock().ok().and_then(|mut l| l.take());
     let reads = app
         .vpc_reads
         .share(key.clone(), || {
-            shared::across_containers(state, &key, take_lease(), read)
+            let ahead = (take_lease(), store_after);
+            shared::across_containers(state, &key, ahead, read)
         })
         .await;
     if let (Some(state), Some(unused)) = (state, take_lease()) {

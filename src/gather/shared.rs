@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use crate::error::Result;
 use crate::ledger::{self, ReadsStep, SharedReads};
 use crate::snapshot::VpcReads;
-use crate::state::{now_unix, StateStore};
+use crate::state::{now_unix, StateStore, Until};
 
 /// How long a container waits for another's read before making its own. The holder's lease
 /// (`ledger::READS_LEASE_SECONDS`) expires first: a holder that died or is still reading after it gives
@@ -76,11 +76,12 @@ fn new_token() -> (i64, String) {
 
 /// The VPC reads named by `key`: stored by another container of the burst, or made by `read` (and then
 /// stored for the others). Without a state table, `read` alone. `ahead`: the lease this event asked for
-/// ahead, if it did (for this `key`; one for another key is given back).
+/// ahead, if it did (for this `key`; one for another key is given back), and when a read made here may
+/// be stored.
 pub async fn across_containers<F, Fut>(
     state: Option<&StateStore>,
     key: &str,
-    ahead: Option<LeaseAhead>,
+    (ahead, store_after): (Option<LeaseAhead>, Until),
     read: F,
 ) -> Result<VpcReads>
 where
@@ -108,7 +109,10 @@ where
             None => state.lease_reads(&key, &token).await,
         };
         let waited = match leased {
-            Ok(None) => return read_and_store(state, &key, &token, read).await,
+            Ok(None) => {
+                let lease = (key.as_str(), token.as_str());
+                return read_and_store(state, lease, store_after, read).await;
+            }
             Ok(Some(_)) => wait_for_read(state, &key, asked_ms, give_up).await,
             Err(e) => Err(e),
         };
@@ -167,11 +171,13 @@ async fn wait_for_read(
     }
 }
 
-/// Makes the read and stores it for the containers waiting; a failed read gives the lease back.
+/// Makes the read and stores it for the containers waiting, once `store_after` is reached (they look
+/// every few hundred milliseconds, and the event goes on with its own reads meanwhile); a failed read
+/// gives the lease back.
 async fn read_and_store<F, Fut>(
     state: &StateStore,
-    key: &str,
-    token: &str,
+    (key, token): (&str, &str),
+    store_after: Until,
     read: F,
 ) -> Result<VpcReads>
 where
@@ -188,10 +194,10 @@ where
     let done_ms = ledger::now_ms();
     match serde_json::to_string(&reads) {
         Ok(body) if body.len() <= LARGEST_STORED => {
-            // Off this event's path: it goes on with the reads while the others get them.
+            // Off this event's path, and after its diagnosis: the others get the read then.
             let (store, key, token) = (state.clone(), key.to_string(), token.to_string());
             let at = (reads.taken_at_ms, done_ms);
-            state.write_off_path(async move {
+            state.write_off_path(store_after, async move {
                 if let Err(e) = store.store_reads(&key, &token, at, body).await {
                     tracing::warn!(error = %e, "could not share the VPC read; the others read for themselves");
                 }

@@ -71,8 +71,9 @@ pub fn chain(spans: &[Span]) -> Vec<&Span> {
 /// The calls that report an event: its claim (exactly once) and its publish.
 const REPORT_OPS: [&str; 2] = ["dynamodb:TransactWriteItems", "sns:Publish"];
 
-/// The calls an event made before its report: those that started before the first of its claim or its
-/// publish (all of them when it reported nothing).
+/// The calls an event made before its report: those answered before the first of its claim or its
+/// publish started (all of them when it reported nothing). A call still in flight when the report
+/// started ran beside the report's first call, in the same round trip: the report did not wait for it.
 pub fn before_report(spans: &[Span]) -> Vec<Span> {
     let report = spans
         .iter()
@@ -81,7 +82,7 @@ pub fn before_report(spans: &[Span]) -> Vec<Span> {
         .min();
     spans
         .iter()
-        .filter(|s| report.is_none_or(|at| s.start < at))
+        .filter(|s| report.is_none_or(|at| s.end <= at))
         .cloned()
         .collect()
 }
@@ -177,6 +178,28 @@ mod tests {
         assert_eq!(longest_chain(&before_report(&spans)), 3);
         let unreported = &spans[..4];
         assert_eq!(before_report(unreported).len(), 4);
+    }
+
+    #[test]
+    fn a_call_still_in_flight_when_the_report_starts_is_not_before_it() {
+        let t0 = Instant::now();
+        let spans = [
+            span(t0, (0, 10), "ec2:DescribeInstances"),
+            span(t0, (11, 20), "ec2:DescribeRouteTables"),
+            span(t0, (21, 27), "dynamodb:UpdateItem"),
+            span(t0, (22, 30), "dynamodb:TransactWriteItems"),
+            span(t0, (31, 35), "sns:Publish"),
+        ];
+        let before = before_report(&spans);
+        assert_eq!(longest_chain(&before), 2, "{}", describe(&chain(&before)));
+        // Answered before the report started, it is a round trip before the report.
+        let answered = [
+            spans[0].clone(),
+            spans[1].clone(),
+            span(t0, (21, 22), "x"),
+            spans[3].clone(),
+        ];
+        assert_eq!(longest_chain(&before_report(&answered)), 3);
     }
 
     #[test]
