@@ -103,6 +103,9 @@ struct Warm {
     /// Handshakes per service, and in which warm event (1-based) each happened.
     handshakes_by_service: std::collections::BTreeMap<String, usize>,
     events_with_handshakes: Vec<usize>,
+    /// The calls of each warm event that opened a connection ([`super::chain::timeline`]): which call
+    /// found no idle connection, and what else was in flight.
+    calls_of_events_with_handshakes: Vec<Value>,
     chain: usize,
     /// The calls of the longest chain of any warm event.
     chain_ops: String,
@@ -163,6 +166,8 @@ impl Warm {
         self.handshakes += tally.handshakes_total();
         if tally.handshakes_total() > 0 {
             self.events_with_handshakes.push(self.handler_ms.len());
+            let calls = super::chain::timeline(&tally.spans);
+            self.calls_of_events_with_handshakes.push(calls);
         }
         for (service, n) in &tally.handshakes {
             *self
@@ -266,6 +271,7 @@ fn record_warm(
             "warm_handshakes": w.handshakes,
             "warm_handshakes_by_service": w.handshakes_by_service,
             "warm_events_with_handshakes": w.events_with_handshakes,
+            "warm_events_with_handshakes_calls": w.calls_of_events_with_handshakes,
             "warm_longest_chain": w.chain,
             "warm_longest_chain_ops": w.chain_ops,
             "warm_aws_calls": w.calls,
