@@ -60,7 +60,7 @@ pub struct StateStore {
 /// the write never competes with the event's own reads, and it always goes out beside the report's
 /// claim, so a container's first event opens the two DynamoDB connections every later event uses and a
 /// warm container opens none. Started as soon as the reads ended, the store was sometimes answered before
-/// the claim and sometimes not (one connection in 9 of 20 cold starts, measured), and the first warm event
+/// the claim and sometimes not (one connection in 8 of 20 cold starts, measured), and the first warm event
 /// after a container's one-connection start opened the second.
 #[derive(Debug)]
 pub struct Hold(tokio::sync::oneshot::Sender<()>);
