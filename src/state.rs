@@ -59,7 +59,7 @@ pub struct StateStore {
 /// ended, whichever way). An event holds the store of the VPC read it made until it has its diagnosis:
 /// the write never competes with the event's own reads, and it always goes out beside the report's
 /// claim, so a container's first event opens the two DynamoDB connections every later event uses and a
-/// warm container opens none. Started as soon as the reads ended, the store was sometimes answered before
+/// warm container opens no more of them. Started as soon as the reads ended, the store was sometimes answered before
 /// the claim and sometimes not (one connection in 8 of 20 cold starts, measured), and the first warm event
 /// after a container's one-connection start opened the second.
 #[derive(Debug)]
