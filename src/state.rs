@@ -577,6 +577,15 @@ mod tests {
         StateStore::new(aws_sdk_dynamodb::Client::new(&sdk), "state".into())
     }
 
+    /// A store whose table answers every UpdateItem with success, and the server that counts them.
+    async fn store_that_stores() -> (FaultServer, StateStore) {
+        let server = FaultServer::json_by_target(&[("UpdateItem", 200, "{}")])
+            .await
+            .expect("fault server");
+        let store = store_against(&server).await;
+        (server, store)
+    }
+
     /// A shared VPC read's store, started off the event's path by a scoped copy of the store.
     fn store_off_path(store: &StateStore) {
         let (hold, until) = hold();
@@ -597,10 +606,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_started_off_an_events_path_has_ended_when_the_invocation_settles() {
-        let server = FaultServer::json_by_target(&[("UpdateItem", 200, "{}")])
-            .await
-            .expect("fault server");
-        let store = store_against(&server).await;
+        let (server, store) = store_that_stores().await;
         store_off_path(&store);
         assert_eq!(store.settle(None).await, 1, "the write was waited for");
         assert_eq!(server.hits_for("UpdateItem"), 1, "and made");
@@ -609,10 +615,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_held_write_starts_only_once_its_event_lets_go_or_ends() {
-        let server = FaultServer::json_by_target(&[("UpdateItem", 200, "{}")])
-            .await
-            .expect("fault server");
-        let store = store_against(&server).await;
+        let (server, store) = store_that_stores().await;
         let (kept, until) = hold();
         store_off_path_until(&store, until);
         let (dropped, until) = hold();
